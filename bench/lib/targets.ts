@@ -1,0 +1,194 @@
+// What the benchmark runs: the scenarios (one kind of request each) and the targets (what the load is sent
+// to). Every target runs every scenario. To benchmark a feature, add one gatehouse target below with the
+// config snippet that turns it on (see the commented example); the table then shows its cost against the
+// yardstick and against direct.
+
+import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { SignJWT } from 'jose';
+import { hashApiKey, newApiKey } from '../../src/identity/api-key/key-format.js';
+
+/** Scenario is one kind of request, sent by every connection in a loop for the measured duration. */
+export interface Scenario {
+  name: string;
+  method: 'GET' | 'POST';
+  /** Path on the upstream (bench/upstream.ts); targets are expected to forward it unchanged. */
+  path: string;
+  /** Request body sent with every request, or null. */
+  body: Buffer | null;
+  /** Bytes the upstream answers with, checked once before the load starts; null when a target may change the body (redaction). */
+  responseBytes: number | null;
+}
+
+/** SCENARIOS are run in this order against every target. */
+export const SCENARIOS: readonly Scenario[] = [
+  { name: 'get-64b', method: 'GET', path: '/64b', body: null, responseBytes: 64 },
+  { name: 'get-64k', method: 'GET', path: '/64k', body: null, responseBytes: 64 * 1024 },
+  { name: 'post-4k', method: 'POST', path: '/post', body: Buffer.alloc(4096, 'c'), responseBytes: 64 },
+  // A 1 KB JSON body in, about 1 KB of JSON out: what validation and redaction work on.
+  { name: 'post-json-1k', method: 'POST', path: '/json', body: Buffer.from(JSON.stringify({ name: 'Ada Lovelace', email: 'ada@example.com', tags: Array.from({ length: 40 }, (_, i) => `tag-${i}`), note: 'n'.repeat(400) })), responseBytes: null },
+];
+
+/** TargetKind says how a target is started: `direct` is the upstream itself (no process of its own),
+ * `yardstick` is bench/yardstick-proxy.ts, `gatehouse` is `bin/gatehouse.js start -c <generated config>`. */
+export type TargetKind = 'direct' | 'yardstick' | 'gatehouse';
+
+/** Target is one thing the load is sent to. */
+export interface Target {
+  name: string;
+  kind: TargetKind;
+  /** One line for the report. */
+  description: string;
+  /** For `gatehouse`: the whole YAML config, given the upstream's origin (`http://127.0.0.1:<port>`). */
+  config: ((upstream: string) => string) | null;
+  /** Extra request headers the load generator sends to this target (an API key, a tenant id, ...). */
+  headers: Record<string, string>;
+  /** Scenario names this target runs; all of them when absent. */
+  scenarios?: readonly string[];
+}
+
+/** GatehouseVariant is what a gatehouse target adds to the plain one-route config. */
+export interface GatehouseVariant {
+  description: string;
+  /** YAML lines added to the benchmarked route, at route level (e.g. `rate-limit: { ... }`). */
+  route?: string;
+  /** YAML lines added at the top level of the config (e.g. a `stores:` section). */
+  top?: string;
+  /** Extra request headers the load generator sends. */
+  headers?: Record<string, string>;
+  /** Scenario names this target runs; all when absent. */
+  scenarios?: readonly string[];
+}
+
+/** gatehouseConfig renders the benchmark's config: one service with the upstream as its only target and
+ * one route matching every path, plus the variant's snippets. */
+export function gatehouseConfig(upstream: string, routeName: string, variant: GatehouseVariant): string {
+  const lines = [
+    'listen: { host: 127.0.0.1, port: 0 }',
+    'services:',
+    `  plain: { targets: [ "${upstream}" ] }`,
+    'routes:',
+    `  - name: ${routeName}`,
+    '    match: { path: /* }',
+    '    service: plain',
+  ];
+  if (variant.route !== undefined) lines.push(indent(variant.route, '    '));
+  if (variant.top !== undefined) lines.push(variant.top.trimEnd());
+  return `${lines.join('\n')}\n`;
+}
+
+function indent(text: string, prefix: string): string {
+  return text.trimEnd().split('\n').map((l) => (l.length > 0 ? prefix + l : l)).join('\n');
+}
+
+/** gatehouse declares a gatehouse target; its route is named after it (`plain` for `gatehouse`). */
+function gatehouse(name: string, variant: GatehouseVariant): Target {
+  const routeName = name === 'gatehouse' ? 'plain' : name;
+  return {
+    name,
+    kind: 'gatehouse',
+    description: variant.description,
+    config: (upstream) => gatehouseConfig(upstream, routeName, variant),
+    headers: variant.headers ?? {},
+    ...(variant.scenarios ? { scenarios: variant.scenarios } : {}),
+  };
+}
+
+// Credentials for the identity targets, made once per run: an API key with its hash, and RS256/ES256 key
+// pairs with one long-lived token each (keys cached by the gateway, as in production).
+const BENCH_KEY = newApiKey();
+const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
+const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+const ISSUER = 'https://bench.gatehouse.invalid/';
+async function token(alg: string, key: KeyObject): Promise<string> {
+  return new SignJWT({ scope: 'bench' }).setProtectedHeader({ alg }).setIssuer(ISSUER).setAudience('bench')
+    .setSubject('bench-client').setIssuedAt().setExpirationTime('1d').sign(key);
+}
+const RS256_TOKEN = await token('RS256', rsa.privateKey);
+const ES256_TOKEN = await token('ES256', ec.privateKey);
+const pem = (k: KeyObject): string => (k.export({ type: 'spki', format: 'pem' }) as string).trim().split('\n').map((l) => `          ${l}`).join('\n');
+
+const IDENTITY_TOP = `limits: { requestsPerConnection: 0 }
+consumers:
+  bench:
+    groups: [bench]
+    keys: [${hashApiKey(BENCH_KEY)}]
+    jwt: { subject: bench-client }
+auth:
+  key: { apiKey: {} }
+  jwt-rs:
+    jwt:
+      issuer: ${ISSUER}
+      audience: bench
+      algorithms: [RS256]
+      publicKey: |
+${pem(rsa.publicKey)}
+  jwt-es:
+    jwt:
+      issuer: ${ISSUER}
+      audience: bench
+      algorithms: [ES256]
+      publicKey: |
+${pem(ec.publicKey)}`;
+
+const CHAIN_ROUTE = `auth: [key]
+allow: { groups: [bench] }
+validate:
+  body:
+    type: object
+    required: [name, email]
+    properties:
+      name: { type: string, maxLength: 200 }
+      email: { type: string, format: email }
+      tags: { type: array, items: { type: string }, maxItems: 100 }
+      note: { type: string, maxLength: 2000 }
+    additionalProperties: false
+redact: [ $.ssn, { path: $.card.number, keep: 4 }, "$.orders[*].card" ]`;
+
+/** TARGETS are run in this order. Gatehouse targets are compared with the `yardstick` and `direct` rows
+ * of the same scenario, so keep those two in the list. */
+export const TARGETS: readonly Target[] = [
+  { name: 'direct', kind: 'direct', description: 'clients hit the upstream itself', config: null, headers: {} },
+  { name: 'yardstick', kind: 'yardstick', description: 'minimal node:http + undici Pool proxy', config: null, headers: {} },
+  // Like for like with the yardstick, which never closes a client connection: autocannon ignores
+  // `Connection: close` (it writes the next request at once and loses it when the server closes), so the
+  // default limit of 1000 requests a connection shows up as a p99 artifact no real client sees. The second
+  // row keeps the cost of the default limits visible.
+  gatehouse('gatehouse', { description: 'one plain route, no features (requestsPerConnection: 0)', top: 'limits: { requestsPerConnection: 0 }' }),
+  gatehouse('gh-defaults', { description: 'one plain route, every default limit (1000 requests a connection)', scenarios: ['get-64b', 'get-64k', 'post-4k'] }),
+  // Identity and access (issue 3): each compared with the plain route above.
+  gatehouse('gh-apikey', {
+    description: 'API key (SHA-256 + map lookup)',
+    top: IDENTITY_TOP,
+    route: 'auth: [key]',
+    headers: { 'x-api-key': BENCH_KEY },
+    scenarios: ['get-64b', 'post-4k'],
+  }),
+  gatehouse('gh-jwt-rs256', {
+    description: 'JWT RS256, PEM key',
+    top: IDENTITY_TOP,
+    route: 'auth: [jwt-rs]',
+    headers: { authorization: `Bearer ${RS256_TOKEN}` },
+    scenarios: ['get-64b', 'post-4k'],
+  }),
+  gatehouse('gh-jwt-es256', {
+    description: 'JWT ES256, PEM key',
+    top: IDENTITY_TOP,
+    route: 'auth: [jwt-es]',
+    headers: { authorization: `Bearer ${ES256_TOKEN}` },
+    scenarios: ['get-64b', 'post-4k'],
+  }),
+  gatehouse('gh-chain', {
+    description: 'API key + allow + validation + redaction on 1 KB JSON',
+    top: IDENTITY_TOP,
+    route: CHAIN_ROUTE,
+    headers: { 'x-api-key': BENCH_KEY, 'content-type': 'application/json' },
+    scenarios: ['post-json-1k'],
+  }),
+  // A feature's cost is one entry (snippets follow docs/config-reference.md), e.g.:
+  // gatehouse('gh-deprecation', {
+  //   description: 'plain route + deprecation headers',
+  //   route: 'deprecation: { sunset: 2030-01-01, link: https://example.com/migrate }',
+  // }),
+  // and for a feature the client must satisfy, the headers it sends:
+  //   headers: { 'x-api-key': 'bench-key' },
+];

@@ -1,0 +1,344 @@
+// `npm run bench`: the macro benchmark. Starts the upstream (bench/upstream.ts) in its own process, then for
+// each target of bench/lib/targets.ts (direct, the yardstick proxy, Gatehouse, ...) starts it in its own
+// process, runs every scenario against it with autocannon, and records throughput, latency, errors and the
+// target's memory. Prints one table, writes .bench/last.json. Everything listens on 127.0.0.1.
+//
+// Exit code: 0 when every target ran or was skipped as unavailable; 1 on a harness failure (a server that
+// does not start or dies under load, autocannon failing); 2 on bad flags. Never on a low number:
+// benchmarks report, tests judge. See docs/benchmarks.md.
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { ChildServer, ChildStartError, killAllSync, stopAll } from './lib/child.js';
+import { measure, preflight, warmUp, type LoadOptions } from './lib/load.js';
+import { cpuMs, machineBusy, peakRssBytes, resetPeakRss, rssBytes } from './lib/proc.js';
+import { addRatios, formatTable, formatTargets, type Row, type TargetStatus } from './lib/report.js';
+import { SCENARIOS, TARGETS, type Scenario, type Target } from './lib/targets.js';
+
+/** ROOT is the repository root (this file runs as dist/bench/run.js). */
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const UPSTREAM_JS = fileURLToPath(new URL('./upstream.js', import.meta.url));
+const YARDSTICK_JS = fileURLToPath(new URL('./yardstick-proxy.js', import.meta.url));
+const GATEHOUSE_BIN = join(ROOT, 'bin/gatehouse.js');
+/** GATEHOUSE_BUILT_MARKER is the file bin/gatehouse.js imports; until it exists Gatehouse is "unavailable". */
+const GATEHOUSE_BUILT_MARKER = join(ROOT, 'dist/src/cli/main.js');
+const RESULTS_FILE = join(ROOT, '.bench/last.json');
+
+/** START_TIMEOUT_MS is how long a server gets to print its listening line. */
+const START_TIMEOUT_MS = 10_000;
+/** IDLE_SETTLE_MS is the pause between "listening" and reading the idle RSS, for startup work to finish. */
+const IDLE_SETTLE_MS = 300;
+/** BUSY_SAMPLE_MS is how long the machine's CPU use is sampled before the run. */
+const BUSY_SAMPLE_MS = 500;
+/** BUSY_WARNING is the share of all CPUs already busy before the run above which the numbers are suspect. */
+const BUSY_WARNING = 0.15;
+
+const USAGE = `Usage: npm run bench -- [options]     (or: node dist/bench/run.js [options])
+
+  --duration N      measured seconds per scenario (default 5)
+  --warmup N        unmeasured seconds before each scenario, and per scenario in the warm-up pass each
+                    target gets once started (default 1; 0 skips both)
+  --connections N   concurrent client connections (default 50); the yardstick's pool gets 2 x N
+  --only NAME       run only these targets and/or scenarios; repeatable or comma-separated
+                    targets:   ${TARGETS.map((t) => t.name).join(', ')}
+                    scenarios: ${SCENARIOS.map((s) => s.name).join(', ')}
+  --keep-logs       keep the temp folder with the generated configs and every server's stdout/stderr
+  --help            this text
+`;
+
+/** BenchOptions are the parsed command-line flags. */
+interface BenchOptions extends LoadOptions {
+  targets: Target[];
+  scenarios: Scenario[];
+  only: string[];
+  keepLogs: boolean;
+}
+
+class UsageError extends Error {}
+
+function positive(name: string, text: string, allowZero: boolean): number {
+  const n = Number(text);
+  if (!Number.isFinite(n) || n < 0 || (n === 0 && !allowZero)) {
+    throw new UsageError(`--${name} must be a ${allowZero ? 'non-negative' : 'positive'} number, got "${text}"`);
+  }
+  return n;
+}
+
+function parseOptions(argv: string[]): BenchOptions | 'help' {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        duration: { type: 'string', default: '5' },
+        warmup: { type: 'string', default: '1' },
+        connections: { type: 'string', default: '50' },
+        only: { type: 'string', multiple: true },
+        'keep-logs': { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+      allowPositionals: false,
+    }));
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  if (values.help) return 'help';
+  const only = (values.only ?? []).flatMap((v) => v.split(',')).map((v) => v.trim()).filter((v) => v.length > 0);
+  for (const name of only) {
+    if (!TARGETS.some((t) => t.name === name) && !SCENARIOS.some((s) => s.name === name)) {
+      throw new UsageError(`--only ${name}: no such target or scenario`);
+    }
+  }
+  const onlyTargets = TARGETS.filter((t) => only.includes(t.name));
+  const onlyScenarios = SCENARIOS.filter((s) => only.includes(s.name));
+  const connections = positive('connections', values.connections, false);
+  if (!Number.isInteger(connections)) throw new UsageError('--connections must be an integer');
+  return {
+    durationS: positive('duration', values.duration, false),
+    warmupS: positive('warmup', values.warmup, true),
+    connections,
+    targets: onlyTargets.length > 0 ? onlyTargets : [...TARGETS],
+    scenarios: onlyScenarios.length > 0 ? onlyScenarios : [...SCENARIOS],
+    only,
+    keepLogs: values['keep-logs'],
+  };
+}
+
+/** tempDir holds the generated configs and the children's logs; removed on exit unless keepLogs. */
+let tempDir: string | null = null;
+let keepLogs = false;
+
+function cleanupSync(): void {
+  killAllSync();
+  if (tempDir !== null && keepLogs) {
+    process.stderr.write(`configs and server logs kept in ${tempDir}\n`);
+  } else if (tempDir !== null) {
+    rmSync(tempDir, { recursive: true, force: true });
+    tempDir = null;
+  }
+}
+
+function log(line: string): void {
+  process.stderr.write(`${line}\n`);
+}
+
+function printStartFailure(err: unknown): void {
+  if (err instanceof ChildStartError) {
+    log(`error: ${err.message}`);
+    log(err.stderr.trim().length > 0 ? `--- its stderr ---\n${err.stderr.trimEnd()}\n--- end of stderr ---` : '(its stderr is empty)');
+  } else {
+    log(`error: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
+  }
+}
+
+function startTarget(target: Target, upstreamUrl: string, opts: BenchOptions, logDir: string): Promise<ChildServer> {
+  let args: string[];
+  if (target.kind === 'yardstick') {
+    args = [YARDSTICK_JS, '--upstream', upstreamUrl, '--connections', String(2 * opts.connections)];
+  } else {
+    const configFile = join(logDir, `${target.name}.yaml`);
+    writeFileSync(configFile, target.config!(upstreamUrl));
+    args = [GATEHOUSE_BIN, 'start', '-c', configFile];
+  }
+  return ChildServer.start({ name: target.name, args, cwd: ROOT, logDir, timeoutMs: START_TIMEOUT_MS });
+}
+
+/** runTarget starts one target (unless direct), runs every scenario against it, stops it, and appends one
+ * row per scenario. It returns how it went rather than throwing, so the other targets still run. */
+async function runTarget(target: Target, upstream: ChildServer, opts: BenchOptions, logDir: string,
+  rows: Row[]): Promise<TargetStatus> {
+  const status: TargetStatus = {
+    target: target.name, kind: target.kind, description: target.description, state: 'ok', message: null,
+    idleRssBytes: null, stdoutBytes: null, url: null,
+  };
+  if (target.kind === 'gatehouse' && !existsSync(GATEHOUSE_BUILT_MARKER)) {
+    status.state = 'unavailable';
+    status.message = 'the gateway is not built yet (no dist/src/cli/main.js); skipped';
+    log(`${target.name}: unavailable, ${status.message}`);
+    return status;
+  }
+
+  let child: ChildServer | null = null;
+  let url = upstream.url;
+  if (target.kind !== 'direct') {
+    try {
+      child = await startTarget(target, upstream.url, opts, logDir);
+    } catch (err) {
+      printStartFailure(err);
+      status.state = 'failed';
+      status.message = err instanceof Error ? err.message : String(err);
+      return status;
+    }
+    url = child.url;
+    await sleep(IDLE_SETTLE_MS);
+    status.idleRssBytes = rssBytes(child.pid);
+  }
+  status.url = url;
+  log(`${target.name}: ${url}${child !== null ? ` (pid ${child.pid})` : ''}`);
+
+  // A target may run only some scenarios (a JSON-chain target has nothing to show on 64 KiB downloads).
+  const scenarios = target.scenarios === undefined ? opts.scenarios : opts.scenarios.filter((x) => target.scenarios!.includes(x.name));
+  try {
+    // One request per scenario before any load: a target answering 404 or short bodies is told apart
+    // from a slow one (the load still runs; its non-2xx column shows the rest).
+    const problems = new Map<string, string | null>();
+    for (const scenario of scenarios) {
+      const problem = await preflight(url, scenario, target.headers);
+      problems.set(scenario.name, problem);
+      if (problem !== null) log(`  warning: ${target.name} ${scenario.name}: the check request got ${problem}`);
+    }
+    // A fresh process runs several times slower for its first seconds (JIT, lazily loaded modules: on a
+    // proxy the first second costs ~10x the CPU per request of the steady state). One warm-up pass over
+    // every scenario first, so that even the first scenario's own warm-up starts from a warm process;
+    // for `direct` it warms the load generator itself.
+    if (opts.warmupS > 0) {
+      for (const scenario of scenarios) await warmUp(url, scenario, target.headers, opts);
+    }
+    for (const scenario of scenarios) {
+      await warmUp(url, scenario, target.headers, opts);
+
+      const pid = child?.pid ?? null;
+      const peakScope = pid === null ? null : resetPeakRss(pid) ? 'scenario' : 'process';
+      const cpuBefore = pid === null ? null : cpuMs(pid);
+      const load = await measure(url, scenario, target.headers, opts);
+      const cpuAfter = pid === null ? null : cpuMs(pid);
+      const cpu = cpuBefore === null || cpuAfter === null ? null : cpuAfter - cpuBefore;
+
+      if (child !== null && child.exited) {
+        status.state = 'failed';
+        status.message = `exited (code ${child.exitCode}, signal ${child.exitSignal}) during ${scenario.name}`;
+        log(`error: ${target.name} ${status.message}`);
+        const stderr = child.stderrTail().trimEnd();
+        if (stderr.length > 0) log(`--- its stderr ---\n${stderr}\n--- end of stderr ---`);
+        break;
+      }
+      rows.push({
+        target: target.name,
+        kind: target.kind,
+        scenario: scenario.name,
+        load,
+        peakRssBytes: pid === null ? null : peakRssBytes(pid),
+        peakRssScope: peakScope,
+        cpuMs: cpu,
+        cpuUsPerRequest: cpu === null || load.requests === 0 ? null : (cpu * 1000) / load.requests,
+        preflightProblem: problems.get(scenario.name) ?? null,
+        ratios: null,
+      });
+      log(`  ${scenario.name.padEnd(8)} ${Math.round(load.requestsPerSecond).toLocaleString('en-US').padStart(8)} req/s` +
+        `  p99 ${load.p99Ms.toFixed(2)} ms  non-2xx ${load.non2xx}  errors ${load.errors}`);
+    }
+  } finally {
+    if (child !== null) {
+      status.stdoutBytes = child.stdoutBytes();
+      await child.stop();
+    }
+  }
+  return status;
+}
+
+async function main(argv: string[]): Promise<number> {
+  let opts: BenchOptions | 'help';
+  try {
+    opts = parseOptions(argv);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    log(`error: ${err.message}\n\n${USAGE}`);
+    return 2;
+  }
+  if (opts === 'help') {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+
+  const startedAt = new Date();
+  const cpuList = cpus();
+  const perScenarioS = opts.durationS + 2 * opts.warmupS;
+  const headline = `node ${process.version}, ${process.platform} ${process.arch}, ${cpuList.length} CPUs` +
+    ` (${cpuList[0]?.model.trim() ?? 'unknown'}); ${opts.connections} connections,` +
+    ` ${opts.durationS} s measured after ${opts.warmupS} s warm-up per scenario`;
+  log(`gatehouse bench: ${headline}`);
+  const runs = opts.targets.reduce((n, t) => n + (t.scenarios === undefined ? opts.scenarios.length : opts.scenarios.filter((x) => t.scenarios!.includes(x.name)).length), 0);
+  log(`about ${Math.ceil(perScenarioS * runs)} s of load (${runs} target x scenario runs)`);
+  const busy = await machineBusy(BUSY_SAMPLE_MS);
+  const busyWarning = busy !== null && busy > BUSY_WARNING
+    ? `warning: the machine was ${Math.round(busy * 100)}% busy before the run started; other work competes` +
+      ' with the servers and the load generator, so expect noisy numbers'
+    : null;
+  if (busyWarning !== null) log(busyWarning);
+
+  tempDir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-'));
+  keepLogs = opts.keepLogs;
+  let upstream: ChildServer;
+  try {
+    upstream = await ChildServer.start({
+      name: 'upstream', args: [UPSTREAM_JS], cwd: ROOT, logDir: tempDir,
+      timeoutMs: START_TIMEOUT_MS,
+    });
+  } catch (err) {
+    printStartFailure(err);
+    return 1;
+  }
+  log(`upstream: ${upstream.url} (pid ${upstream.pid})`);
+
+  const rows: Row[] = [];
+  const statuses: TargetStatus[] = [];
+  for (const target of opts.targets) {
+    statuses.push(await runTarget(target, upstream, opts, tempDir, rows));
+    if (upstream.exited) {
+      log(`error: the upstream exited (code ${upstream.exitCode}, signal ${upstream.exitSignal})\n${upstream.stderrTail()}`);
+      return 1;
+    }
+  }
+  await upstream.stop();
+  addRatios(rows);
+
+  process.stdout.write(`\ngatehouse bench: ${headline}\n\n${formatTable(rows)}\n\n${formatTargets(statuses)}\n`);
+  if (busyWarning !== null) process.stdout.write(`${busyWarning}\n`);
+  if (rows.some((r) => r.peakRssScope === 'process')) {
+    process.stdout.write('* peak RSS since the process started (the kernel refused to reset it per scenario)\n');
+  }
+
+  mkdirSync(dirname(RESULTS_FILE), { recursive: true });
+  const json = {
+    schema: 1,
+    startedAt: startedAt.toISOString(),
+    finishedAt: new Date().toISOString(),
+    environment: {
+      node: process.version, platform: process.platform, arch: process.arch,
+      cpus: cpuList.length, cpuModel: cpuList[0]?.model.trim() ?? null,
+      busyBeforeRun: busy,
+    },
+    options: {
+      durationS: opts.durationS, warmupS: opts.warmupS, connections: opts.connections,
+      yardstickPoolConnections: 2 * opts.connections, only: opts.only,
+    },
+    targets: statuses,
+    rows,
+  };
+  writeFileSync(RESULTS_FILE, `${JSON.stringify(json, null, 2)}\n`);
+  process.stdout.write(`\nresults: ${RESULTS_FILE}\n`);
+  return statuses.some((s) => s.state === 'failed') ? 1 : 0;
+}
+
+process.on('exit', cleanupSync);
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    log(`\n${signal}: stopping the servers`);
+    void stopAll().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+  });
+}
+
+main(process.argv.slice(2)).then(
+  async (code) => {
+    await stopAll();
+    process.exit(code);
+  },
+  async (err: unknown) => {
+    log(`error: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
+    await stopAll();
+    process.exit(1);
+  },
+);

@@ -1,0 +1,139 @@
+/**
+ * The `gatehouse` command: start, validate, routes, schema, demo. Each command returns an exit code; only
+ * `start` and `demo` keep running.
+ */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { loadConfigFile } from '../config/load.js';
+import { compile } from '../config/compile.js';
+import { preloadFor } from '../config/preload.js';
+import { ConfigError } from '../config/errors.js';
+import { jsonSchema } from '../config/schema.js';
+import { startGateway } from '../main.js';
+import { silentLogger } from '../observability/log.js';
+import { renderRouteTable, routeTable } from './routes-table.js';
+import { runDemo } from './demo.js';
+import { runKeys } from './keys.js';
+
+const HELP = `gatehouse — an API gateway
+
+Usage:
+  gatehouse start    [-c FILE]          start the gateway (default config: ./gatehouse.yaml)
+  gatehouse validate [-c FILE]          check a config; exit 0 if valid, 1 if not
+  gatehouse routes   [-c FILE] [--json] print the compiled route table in match order
+  gatehouse schema               print the JSON Schema of the config (for editors)
+  gatehouse demo                 start demo services and the gateway on examples/gatehouse.yaml
+  gatehouse keys new [--prefix P]   print a fresh API key (once) and its hash for the config
+  gatehouse keys hash KEY|-         print the hash of an API key (-: read it from stdin)
+  gatehouse keys hash-password      read a password from stdin, print its scrypt hash
+  gatehouse --version            print the version
+  gatehouse --help               print this help
+
+Options:
+  -c, --config FILE   the config file (YAML or JSON); default ./gatehouse.yaml
+  --no-watch          (start) reload only on SIGHUP, not when the file changes
+  --json              (routes, keys new) print JSON
+  --prefix P          (keys new) key prefix, default gh_live_
+
+Environment: GATEHOUSE_LOG_LEVEL (info), and any \${VAR} the config refers to.
+Docs: docs/config-reference.md, docs/routing.md, docs/api-keys.md, docs/basic-auth.md`;
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(fileURLToPath(new URL('../../../package.json', import.meta.url)), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+/** main runs the CLI with the given arguments; resolves to an exit code (start/demo resolve when stopped). */
+export async function main(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        config: { type: 'string', short: 'c', default: 'gatehouse.yaml' },
+        help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean', short: 'v' },
+        json: { type: 'boolean' },
+        prefix: { type: 'string' },
+        // Node 20's parseArgs has no --no-X negation, so the flag is spelled out.
+        'no-watch': { type: 'boolean' },
+      },
+    });
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n\n${HELP}\n`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  if (values.version) { process.stdout.write(`gatehouse ${version()}\n`); return 0; }
+  const command = positionals[0];
+  if (values.help || command === 'help') { process.stdout.write(`${HELP}\n`); return 0; }
+  if (command === undefined) { process.stderr.write(`${HELP}\n`); return 2; }
+  const file = values.config!;
+  switch (command) {
+    case 'start':
+      try {
+        await startGateway({ configFile: file, signals: true, watch: values['no-watch'] !== true });
+        return await new Promise<number>(() => { /* runs until a signal ends the process */ });
+      } catch (err) {
+        return reportLoadError(err, file);
+      }
+    case 'validate':
+      return validate(file);
+    case 'routes':
+      return routes(file, values.json === true);
+    case 'schema':
+      process.stdout.write(`${JSON.stringify(jsonSchema(), null, 2)}\n`);
+      return 0;
+    case 'demo':
+      return runDemo();
+    case 'keys':
+      return runKeys(positionals.slice(1), { prefix: values.prefix, json: values.json });
+    default:
+      process.stderr.write(`unknown command "${command}"\n\n${HELP}\n`);
+      return 2;
+  }
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
+function reportLoadError(err: unknown, file: string): number {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`${file}: the config is invalid (${err.problems.length} problem${err.problems.length === 1 ? '' : 's'}):\n${err.message.split('\n').map((l) => `  ${l}`).join('\n')}\n`);
+    return 1;
+  }
+  process.stderr.write(`gatehouse: ${(err as Error).message}\n`);
+  return 1;
+}
+
+async function validate(file: string): Promise<number> {
+  try {
+    const loaded = loadConfigFile(file);
+    await preloadFor(loaded.config);
+    const rt = compile(loaded, silentLogger());
+    for (const w of rt.warnings) process.stdout.write(`warning: ${w}\n`);
+    process.stdout.write(`${file}: valid (${plural(rt.routes.length, 'route')}, ${plural(rt.services.size, 'service')})\n`);
+    await rt.retire(0);
+    return 0;
+  } catch (err) {
+    return reportLoadError(err, file);
+  }
+}
+
+async function routes(file: string, json: boolean): Promise<number> {
+  try {
+    const loaded = loadConfigFile(file);
+    await preloadFor(loaded.config);
+    const rt = compile(loaded, silentLogger());
+    const rows = routeTable(rt);
+    await rt.retire(0);
+    process.stdout.write(json ? `${JSON.stringify(rows, null, 2)}\n` : renderRouteTable(rows));
+    if (!json) for (const w of rt.warnings) process.stdout.write(`warning: ${w}\n`);
+    return 0;
+  } catch (err) {
+    return reportLoadError(err, file);
+  }
+}

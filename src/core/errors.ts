@@ -1,0 +1,127 @@
+/**
+ * The error catalogue: every error a client can receive from the gateway itself, with its stable code, HTTP
+ * status and title, and the writer that turns one into an RFC 9457 `application/problem+json` answer.
+ * Codes are API: clients and dashboards key on them, so a code is never renamed or reused.
+ */
+import type { ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+
+/** ErrorSpec is one catalogue entry. */
+export interface ErrorSpec {
+  readonly status: number;
+  readonly title: string;
+}
+
+/** ERRORS lists every gateway error code. Add new codes at the end of their group; never rename one. */
+export const ERRORS = {
+  // Request framing and limits (400-431)
+  GH_BAD_REQUEST: { status: 400, title: 'Bad request' },
+  GH_BAD_PATH: { status: 400, title: 'The request path is not allowed' },
+  GH_BAD_PATH_ENCODING: { status: 400, title: 'The request path has a forbidden or invalid encoding' },
+  GH_ABSOLUTE_FORM: { status: 400, title: 'Only origin-form request targets are accepted' },
+  GH_BAD_FRAMING: { status: 400, title: 'The request framing is ambiguous' },
+  GH_DUPLICATE_HEADER: { status: 400, title: 'A header that must appear once appeared several times' },
+  GH_BAD_HEADER_VALUE: { status: 400, title: 'A header value is not allowed' },
+  GH_UPGRADE_NOT_ALLOWED: { status: 400, title: 'Protocol upgrade is not allowed on this route' },
+  GH_REQUEST_TIMEOUT: { status: 408, title: 'The request was not received in time' },
+  GH_BODY_TOO_LARGE: { status: 413, title: 'The request body is too large' },
+  GH_URI_TOO_LONG: { status: 414, title: 'The request URL is too long' },
+  GH_HEADERS_TOO_LARGE: { status: 431, title: 'The request headers are too large or too many' },
+  // Identity and access
+  GH_UNAUTHORIZED: { status: 401, title: 'Authentication is required or the credentials were not accepted' },
+  GH_UNKNOWN_CONSUMER: { status: 401, title: 'The credentials are valid but belong to no known consumer' },
+  GH_FORBIDDEN: { status: 403, title: 'The caller may not use this route' },
+  GH_IP_DENIED: { status: 403, title: 'Requests from this address are not allowed' },
+  GH_REQUEST_BLOCKED: { status: 403, title: 'The request was blocked by a protection rule' },
+  GH_CORS_REJECTED: { status: 403, title: 'The request origin is not allowed' },
+  GH_VALIDATION_FAILED: { status: 400, title: 'The request is not valid' },
+  GH_UNPROCESSABLE: { status: 422, title: 'The request body does not match its schema' },
+  GH_UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'The request content type is not accepted' },
+  GH_RESPONSE_TOO_LARGE: { status: 502, title: 'The upstream response is too large to process' },
+  // Routing
+  GH_ROUTE_NOT_FOUND: { status: 404, title: 'No route matches this request' },
+  GH_METHOD_NOT_ALLOWED: { status: 405, title: 'The method is not allowed on this route' },
+  // Upstreams
+  GH_UPSTREAM_UNAVAILABLE: { status: 502, title: 'The upstream service could not be reached' },
+  GH_UPSTREAM_ERROR: { status: 502, title: 'The upstream service failed to answer' },
+  GH_NO_HEALTHY_TARGET: { status: 503, title: 'No healthy instance of the service is available' },
+  GH_CIRCUIT_OPEN: { status: 503, title: 'The service is temporarily unavailable' },
+  GH_SHUTTING_DOWN: { status: 503, title: 'The gateway is shutting down' },
+  GH_UPSTREAM_TIMEOUT: { status: 504, title: 'The upstream service did not answer in time' },
+  // Everything else
+  GH_INTERNAL: { status: 500, title: 'Internal gateway error' },
+} as const satisfies Record<string, ErrorSpec>;
+
+/** ErrorCode is any code of the catalogue. */
+export type ErrorCode = keyof typeof ERRORS;
+
+/** GatewayError carries a catalogue code through code that throws; its message never reaches a client. */
+export class GatewayError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message?: string) {
+    super(message ?? ERRORS[code].title);
+    this.code = code;
+  }
+}
+
+/** ProblemExtras are optional members added to the problem document and headers. */
+export interface ProblemExtras {
+  detail?: string;
+  /** Which inputs failed, for validation errors; written as the `errors` member. Never carries input values. */
+  errors?: readonly { in: string; field: string; message: string }[];
+  /** Extra response headers as a flat [name, value, ...] list (`Allow`, `Retry-After`). */
+  headers?: readonly string[];
+}
+
+const PROBLEM_TYPE_BASE = 'https://gatehouse.dev/errors/';
+
+/** problemDocument is the JSON text of a problem: type, title, status, code, requestId and optional detail. */
+export function problemDocument(code: ErrorCode, requestId: string, detail?: string, errors?: ProblemExtras['errors']): string {
+  const spec = ERRORS[code];
+  const doc: Record<string, unknown> = {
+    type: PROBLEM_TYPE_BASE + code.toLowerCase().replace(/_/g, '-'),
+    title: spec.title,
+    status: spec.status,
+    code,
+    requestId,
+  };
+  if (detail !== undefined) doc.detail = detail;
+  if (errors !== undefined) doc.errors = errors;
+  return JSON.stringify(doc);
+}
+
+/**
+ * writeRawProblem writes a problem straight on a socket that Node's HTTP server no longer drives (parser
+ * errors, CONNECT), then closes it.
+ */
+export function writeRawProblem(socket: Socket, code: ErrorCode, requestId: string): void {
+  const spec = ERRORS[code];
+  const body = problemDocument(code, requestId);
+  socket.end(`HTTP/1.1 ${spec.status} ${spec.title}\r\ncontent-type: application/problem+json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-request-id: ${requestId}\r\nconnection: close\r\n\r\n${body}`);
+  // The server is half-open: end() alone would leave the socket to a client that never closes its side.
+  socket.destroySoon();
+}
+
+/**
+ * writeProblem answers with an RFC 9457 problem document. It is the only way the gateway writes its own
+ * errors, so no stack trace, library message or upstream address can slip into one: `detail` is written by
+ * gateway code, never copied from an exception.
+ */
+export function writeProblem(res: ServerResponse, code: ErrorCode, requestId: string, extras?: ProblemExtras): void {
+  const spec = ERRORS[code];
+  if (res.headersSent) {
+    // The status line is gone: the only honest signal left is to cut the response short.
+    res.destroy();
+    return;
+  }
+  const body = problemDocument(code, requestId, extras?.detail, extras?.errors);
+  const headers: string[] = [
+    'content-type', 'application/problem+json',
+    'content-length', String(Buffer.byteLength(body)),
+    'cache-control', 'no-store',
+    'x-request-id', requestId,
+  ];
+  if (extras?.headers) headers.push(...extras.headers);
+  res.writeHead(spec.status, headers);
+  res.end(body);
+}

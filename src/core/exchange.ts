@@ -1,0 +1,121 @@
+/**
+ * The per-request object that every stage reads and writes. One is allocated per request with every field
+ * set in the constructor, so all exchanges share one hidden class and the hot path stays monomorphic.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { writeProblem, type ErrorCode, type ProblemExtras, ERRORS } from './errors.js';
+import type { CompiledRoute } from './route.js';
+import type { Runtime } from './runtime.js';
+import type { Identity } from '../identity/types.js';
+import { readRequestBody } from './body.js';
+
+/** Exchange is one request and its response as it passes through the gateway. */
+export class Exchange {
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  /** The config generation this request runs on, fixed for the request's whole life (hot reload safety). */
+  readonly runtime: Runtime;
+  readonly requestId: string;
+  /** Client IP: the socket's, or from X-Forwarded-For when the socket is a trusted proxy. */
+  readonly clientIp: string;
+  /** Start time from the monotonic clock, in ms. */
+  readonly start: number;
+  /** Normalized path (src/core/path.ts), used for routing and forwarded unless a feature rewrites it. */
+  path: string;
+  /** Query string without '?', as sent. */
+  query: string;
+  route: CompiledRoute | null;
+  params: Record<string, string> | null;
+  /** Path sent upstream (without query); starts equal to `path`. */
+  upstreamPath: string;
+  /** Headers sent upstream as a flat [name, value, ...] list, built once from the raw request headers. */
+  upstreamHeaders: string[];
+  /** Extra response headers added by features (flat list), or null when none. */
+  responseHeaders: string[] | null;
+  /** Declared request body length, -1 for chunked, 0 for none. */
+  bodyLength: number;
+  /** Final status sent to the client (0 until sent). */
+  status: number;
+  /** Catalogue code of the gateway's own error answer, if any. */
+  errorCode: ErrorCode | null;
+  /** Number of upstream attempts made. */
+  attempts: number;
+  /** Set once the gateway has answered by itself (error or a feature's reply). */
+  replied: boolean;
+  /** The authenticated caller, set by the `auth` feature; null when anonymous or not authenticated. */
+  identity: Identity | null;
+  /** True for a CORS preflight routed by the method it asks about (see Feature.handlesPreflight). */
+  preflight: boolean;
+  /** The request body, once a feature read it whole with readBody(); the proxy then sends this buffer. */
+  body: Buffer | null;
+
+  constructor(req: IncomingMessage, res: ServerResponse, runtime: Runtime, requestId: string, clientIp: string, start: number) {
+    this.req = req;
+    this.res = res;
+    this.runtime = runtime;
+    this.requestId = requestId;
+    this.clientIp = clientIp;
+    this.start = start;
+    this.path = '/';
+    this.query = '';
+    this.route = null;
+    this.params = null;
+    this.upstreamPath = '/';
+    this.upstreamHeaders = [];
+    this.responseHeaders = null;
+    this.bodyLength = 0;
+    this.status = 0;
+    this.errorCode = null;
+    this.attempts = 0;
+    this.replied = false;
+    this.identity = null;
+    this.preflight = false;
+    this.body = null;
+  }
+
+  /** addResponseHeaders queues headers (a flat list) for the response, whoever writes it. */
+  addResponseHeaders(headers: readonly string[]): void {
+    if (this.responseHeaders === null) this.responseHeaders = headers.slice();
+    else for (let i = 0; i < headers.length; i++) this.responseHeaders.push(headers[i]!);
+  }
+
+  /**
+   * readBody reads the whole request body, bounded by the route's body limit (past it: 413 and null), once;
+   * later calls return the same buffer. Only features that must see the body call it (validation); the
+   * proxy then forwards the buffer instead of streaming. Resolves null when the gateway already answered.
+   */
+  readBody(): Promise<Buffer | null> {
+    if (this.body !== null) return Promise.resolve(this.body);
+    return readRequestBody(this);
+  }
+
+  /** fail answers with a catalogued problem document and stops the pipeline. */
+  fail(code: ErrorCode, extras?: ProblemExtras): void {
+    this.beginReply(ERRORS[code].status);
+    this.errorCode = code;
+    let headers = extras?.headers;
+    if (this.responseHeaders !== null) headers = headers ? [...this.responseHeaders, ...headers] : this.responseHeaders;
+    writeProblem(this.res, code, this.requestId, headers === undefined ? extras : { ...extras, headers });
+  }
+
+  /**
+   * reply answers by the gateway with a bodyless response (a CORS preflight's 204) and stops the pipeline:
+   * `headers` (flat), then those features queued, then the request id.
+   */
+  reply(status: number, headers: readonly string[]): void {
+    this.beginReply(status);
+    const out = this.responseHeaders === null ? headers.slice() : [...headers, ...this.responseHeaders];
+    out.push('x-request-id', this.requestId);
+    this.res.writeHead(status, out);
+    this.res.end();
+  }
+
+  /** What every answer of the gateway's own does first. */
+  private beginReply(status: number): void {
+    this.replied = true;
+    this.status = status;
+    // Answering before the whole body arrived: close the connection rather than let Node read (and discard)
+    // the rest of a body of whatever size the client chooses.
+    if (this.bodyLength !== 0 && !this.req.complete) this.res.shouldKeepAlive = false;
+  }
+}

@@ -1,0 +1,312 @@
+/**
+ * The Gateway owns the client listener and the current Runtime. The request handler is the top of the hot
+ * path: limits, header scan, path normalization, routing, the route's request hooks, then its backend. A
+ * config swap replaces one reference; each request keeps the Runtime it started on until it finishes.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { newRequestId, REQUEST_ID_RE } from './request-id.js';
+import { isIPv4, type AddressInfo, type Socket } from 'node:net';
+import type { Logger } from 'pino';
+import { Exchange } from './exchange.js';
+import { writeProblem, writeRawProblem, type ErrorCode } from './errors.js';
+import { parseTarget } from './path.js';
+import { scanRequestHeaders } from './headers.js';
+import type { Runtime } from './runtime.js';
+
+/** Requests served on a client socket, for `limits.requestsPerConnection`. */
+const REQUESTS = Symbol('gatehouse.requests');
+/** Set on a client socket once an answer on it closes the connection (see closeConnection). */
+const CLOSING = Symbol('gatehouse.closing');
+/** ClientSocket is a client connection with the gateway's per-connection marks and Node's current response. */
+type ClientSocket = Socket & { [REQUESTS]?: number; [CLOSING]?: boolean; _httpMessage?: ServerResponse | null };
+/** Node's own parser limit on all headers; the configured (smaller) limit is enforced by the header scan. */
+const PARSER_MAX_HEADER_SIZE = 64 * 1024;
+
+/** Gateway serves clients on one listener with a swappable Runtime. */
+export class Gateway {
+  runtime: Runtime;
+  readonly server: Server;
+  readonly log: Logger;
+  /** True once shutdown began: responses carry `Connection: close` and new requests are refused. */
+  draining: boolean;
+  private readonly perIp: Map<string, number>;
+
+  constructor(runtime: Runtime, log: Logger) {
+    this.runtime = runtime;
+    this.log = log;
+    this.draining = false;
+    this.perIp = new Map();
+    this.server = createServer({
+      maxHeaderSize: PARSER_MAX_HEADER_SIZE,
+      // Checked every second rather than Node's default 30 s, so headersTimeout/requestTimeout are honoured.
+      connectionsCheckingInterval: 1000,
+      joinDuplicateHeaders: false,
+      // Node's own answer to a missing Host is a bare 400; the header scan refuses it as a problem document.
+      requireHostHeader: false,
+    });
+    this.applyLimits(runtime);
+    this.server.on('request', this.onRequest.bind(this));
+    // `Expect: 100-continue`: the 100 is sent only when the request is forwarded with its body (see proxy).
+    this.server.on('checkContinue', this.onRequest.bind(this));
+    this.server.on('connection', this.onConnection.bind(this));
+    this.server.on('clientError', this.onClientError.bind(this));
+    this.server.on('connect', this.onConnect.bind(this));
+  }
+
+  /** listen starts accepting connections. */
+  listen(host: string, port: number): Promise<AddressInfo> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen({ host, port }, () => {
+        this.server.removeListener('error', reject);
+        resolve(this.server.address() as AddressInfo);
+      });
+    });
+  }
+
+  /** swap makes `next` serve new requests and retires the previous runtime once its requests finish. */
+  swap(next: Runtime, drainMs: number): Promise<void> {
+    const prev = this.runtime;
+    next.start();
+    this.applyLimits(next);
+    this.runtime = next;
+    return prev.retire(drainMs);
+  }
+
+  /** shutdown stops accepting, lets requests in flight finish up to `deadlineMs`, then closes everything. */
+  async shutdown(deadlineMs: number): Promise<void> {
+    this.draining = true;
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.server.closeIdleConnections();
+    const rt = this.runtime;
+    await rt.retire(deadlineMs);
+    this.server.closeAllConnections();
+    await closed;
+  }
+
+  private applyLimits(rt: Runtime): void {
+    const l = rt.limits;
+    const s = this.server;
+    s.headersTimeout = l.headersTimeoutMs;
+    s.requestTimeout = l.requestTimeoutMs;
+    s.keepAliveTimeout = l.keepAliveTimeoutMs;
+    // Node's own maxRequestsPerSocket answers a bare 503 to a client that keeps sending past the limit; the
+    // gateway counts requests per socket itself and closes after the last one (see handle()).
+    s.maxRequestsPerSocket = 0;
+    s.maxConnections = l.connections;
+  }
+
+  private onConnection(socket: Socket): void {
+    const ip = socket.remoteAddress ?? '';
+    const n = (this.perIp.get(ip) ?? 0) + 1;
+    if (n > this.runtime.limits.connectionsPerIp) {
+      socket.destroy();
+      return;
+    }
+    this.perIp.set(ip, n);
+    socket.once('close', () => {
+      const left = (this.perIp.get(ip) ?? 1) - 1;
+      if (left <= 0) this.perIp.delete(ip); else this.perIp.set(ip, left);
+    });
+  }
+
+  /** Errors of Node's parser and timeouts, answered as problem documents where the socket still allows it. */
+  private onClientError(err: NodeJS.ErrnoException, socket: Socket): void {
+    const pending = (socket as ClientSocket)._httpMessage;
+    if (err.code === 'ECONNRESET' || !socket.writable || (pending && pending.headersSent)) {
+      socket.destroy();
+      return;
+    }
+    let code: ErrorCode = 'GH_BAD_REQUEST';
+    if (err.code === 'HPE_HEADER_OVERFLOW') code = 'GH_HEADERS_TOO_LARGE';
+    else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') code = 'GH_REQUEST_TIMEOUT';
+    else if (err.code === 'HPE_UNEXPECTED_CONTENT_LENGTH' || err.code === 'HPE_INVALID_TRANSFER_ENCODING' || err.code === 'HPE_INVALID_CONTENT_LENGTH') code = 'GH_BAD_FRAMING';
+    // A timeout or bad chunk in a body cuts a request that already has an id (watchBody set the gateway's):
+    // answer with it, so the 408 matches the request the upstream and the logs saw.
+    const prior = pending ? pending.req.headers['x-request-id'] : undefined;
+    writeRawProblem(socket, code, typeof prior === 'string' && REQUEST_ID_RE.test(prior) ? prior : newRequestId());
+  }
+
+  /** CONNECT asks for a tunnel; a gateway routes requests, it does not open tunnels. */
+  private onConnect(_req: IncomingMessage, socket: Socket): void {
+    writeRawProblem(socket, 'GH_METHOD_NOT_ALLOWED', newRequestId());
+  }
+
+  private onRequest(req: IncomingMessage, res: ServerResponse): void {
+    const rt = this.runtime;
+    rt.inflight++;
+    let p: Promise<void> | undefined;
+    try {
+      p = this.handle(req, res, rt);
+    } catch (err) {
+      // A feature hook or a backend that throws synchronously: answered like a rejected promise would be.
+      this.onHandlerError(err, res, rt);
+      return;
+    }
+    if (p !== undefined) p.then(finish.bind(null, rt), (err: unknown) => this.onHandlerError(err, res, rt));
+    else rt.done();
+  }
+
+  private onHandlerError(err: unknown, res: ServerResponse, rt: Runtime): void {
+    this.log.error({ event: 'handler_error', err }, 'unexpected error while handling a request');
+    if (!res.headersSent) writeProblem(res, 'GH_INTERNAL', String(res.getHeader('x-request-id') ?? newRequestId()));
+    else res.destroy();
+    rt.done();
+  }
+
+  /** handle returns a promise only when the request goes asynchronous (a feature or the backend). */
+  private handle(req: IncomingMessage, res: ServerResponse, rt: Runtime): Promise<void> | undefined {
+    const start = performance.now();
+    const limits = rt.limits;
+    const counted = req.socket as ClientSocket;
+    // A request pipelined behind an answer that closes the connection would never get its own answer, and
+    // behind a refused request its bytes are not to be trusted: it is not processed at all.
+    if (counted[CLOSING] === true) return undefined;
+    const served = (counted[REQUESTS] = (counted[REQUESTS] ?? 0) + 1);
+    if (this.draining || (limits.requestsPerConnection > 0 && served >= limits.requestsPerConnection)) closeConnection(res);
+    const url = req.url ?? '';
+    const scan = scanRequestHeaders(req, limits);
+    const incomingId = scan.requestId;
+    const requestId = incomingId !== undefined && REQUEST_ID_RE.test(incomingId) ? incomingId : newRequestId();
+    if (url.length > limits.url) return reply(res, 'GH_URI_TOO_LONG', requestId);
+    if (scan.error !== null) return reply(res, scan.error, requestId);
+    const target = parseTarget(url);
+    if (typeof target === 'string') return reply(res, target, requestId);
+    if (scan.upgrade !== undefined && scan.upgrade.toLowerCase() !== 'h2c') return reply(res, 'GH_UPGRADE_NOT_ALLOWED', requestId);
+
+    const socket = req.socket;
+    const peer = unmapped(socket.remoteAddress ?? '');
+    const trusted = rt.trusted !== null && rt.trusted.check(peer, isIPv4(peer) ? 'ipv4' : 'ipv6');
+    const clientIp = trusted && scan.forwardedFor !== undefined ? clientFromForwarded(scan.forwardedFor, peer, rt) : peer;
+    const hostHeader = scan.host;
+    const fwd = scan.forward;
+    fwd.push(
+      'x-forwarded-for', trusted && scan.forwardedFor !== undefined ? `${scan.forwardedFor}, ${peer}` : peer,
+      'x-forwarded-proto', trusted && scan.forwardedProto !== undefined ? scan.forwardedProto : 'http',
+      'x-forwarded-host', trusted && scan.forwardedHost !== undefined ? scan.forwardedHost : hostHeader,
+      'x-request-id', requestId,
+    );
+    const ex = new Exchange(req, res, rt, requestId, clientIp, start);
+    ex.path = target.path;
+    ex.query = target.query;
+    ex.upstreamHeaders = fwd;
+    ex.bodyLength = scan.bodyLength;
+
+    const host = routingHost(hostHeader);
+    let found = rt.router.find(req.method!, host, target.path, req.headers, target.query);
+    // A CORS preflight is routed by the method it asks about, so a GET-only route with `cors` can answer it;
+    // a route without a preflight handler sees it as the plain OPTIONS request it is.
+    const asked = req.method === 'OPTIONS' && req.headers.origin !== undefined ? req.headers['access-control-request-method'] : undefined;
+    if (asked !== undefined && /^[A-Z]{1,16}$/.test(asked)) {
+      const pre = rt.router.find(asked, host, target.path, req.headers, target.query);
+      if (pre !== null && !Array.isArray(pre) && pre.route.handlesPreflight) { found = pre; ex.preflight = true; }
+    }
+    if (found === null) { ex.fail('GH_ROUTE_NOT_FOUND'); return undefined; }
+    if (Array.isArray(found)) { ex.fail('GH_METHOD_NOT_ALLOWED', { headers: ['allow', found.join(', ')] }); return undefined; }
+    const route = found.route;
+    ex.route = route;
+    ex.params = found.params;
+    ex.upstreamPath = target.path;
+    // The connection is closed after the 413 rather than kept alive: draining a refused body to reach the next
+    // request would cost whatever length the client declared. What arrives before the close is discarded.
+    if (ex.bodyLength > route.bodyLimit) { closeConnection(res); ex.fail('GH_BODY_TOO_LARGE'); req.resume(); return undefined; }
+    if (ex.bodyLength !== 0) watchBody(req, limits.bodyIdleTimeoutMs, requestId);
+    const hooks = route.onRequest;
+    if (hooks !== null) return runHooks(ex, hooks, 0);
+    const r = route.backend.handle(ex);
+    return r === undefined ? undefined : r;
+  }
+}
+
+function finish(rt: Runtime): void { rt.done(); }
+
+/**
+ * Answers a request refused before routing, and closes the connection: after bad framing, a refused upgrade
+ * or a malformed target, where the next request starts on the wire is not to be trusted (RFC 9112 §6.3).
+ */
+function reply(res: ServerResponse, code: ErrorCode, requestId: string): undefined {
+  closeConnection(res);
+  writeProblem(res, code, requestId);
+  return undefined;
+}
+
+/** closeConnection makes `res` the last answer on its connection; requests pipelined behind it are dropped. */
+function closeConnection(res: ServerResponse): void {
+  res.shouldKeepAlive = false;
+  (res.req.socket as ClientSocket)[CLOSING] = true;
+}
+
+/**
+ * Runs request hooks from index `i`, then the backend. It stays synchronous until a hook returns a promise,
+ * so a route whose hooks are all synchronous (an API key, allow rules) pays no async frame for them.
+ */
+function runHooks(ex: Exchange, hooks: NonNullable<Exchange['route']>['onRequest'] & object, i: number): Promise<void> | undefined {
+  for (; i < hooks.length; i++) {
+    const r = hooks[i]!.onRequest!(ex);
+    if (r !== undefined) return r.then(() => (ex.replied ? undefined : runHooks(ex, hooks, i + 1)));
+    if (ex.replied) return undefined;
+  }
+  const b = ex.route!.backend.handle(ex);
+  return b === undefined ? undefined : b;
+}
+
+/** Lower-case host without port, for routing (`API.example.com:8080` → `api.example.com`, `[::1]:80` → `[::1]`). */
+function routingHost(host: string): string {
+  if (host === '') return '';
+  let end = host.length;
+  if (host.charCodeAt(0) === 91 /* [ */) end = host.indexOf(']') + 1 || host.length;
+  else { const colon = host.indexOf(':'); if (colon !== -1) end = colon; }
+  const h = end === host.length ? host : host.slice(0, end);
+  return h.toLowerCase();
+}
+
+function unmapped(addr: string): string {
+  return addr.startsWith('::ffff:') && isIPv4(addr.slice(7)) ? addr.slice(7) : addr;
+}
+
+/** The client is the rightmost address in X-Forwarded-For that is not a trusted proxy. */
+function clientFromForwarded(xff: string, peer: string, rt: Runtime): string {
+  const parts = xff.split(',');
+  let client = peer;
+  for (let i = parts.length - 1; i >= 0; i--) {
+    const ip = unmapped(parts[i]!.trim());
+    const v4 = isIPv4(ip);
+    if (!v4 && !/^[0-9a-fA-F:]+$/.test(ip)) return client; // garbage: stop at the last address we can vouch for
+    client = ip;
+    if (!rt.trusted!.check(ip, v4 ? 'ipv4' : 'ipv6')) return ip;
+  }
+  return client;
+}
+
+/** A request body that stops arriving for `ms` is answered with 408 and the connection closed. */
+function watchBody(req: IncomingMessage, ms: number, requestId: string): void {
+  // onBodyIdle answers with the gateway's id: the client's own header may be the malformed one it replaced.
+  req.headers['x-request-id'] = requestId;
+  req.setTimeout(ms);
+  req.on('timeout', onBodyIdle);
+  req.once('end', onBodyEnd);
+}
+
+/**
+ * The body stopped arriving: answer 408 (unless the response already started) and close. Once the answer is
+ * out the request is destroyed, which aborts the upstream request streaming it: left alone, that request
+ * would wait for bytes that never come and hold an upstream connection and the runtime's drain.
+ */
+function onBodyIdle(this: IncomingMessage): void {
+  const res = (this.socket as ClientSocket)._httpMessage;
+  if (res && res.req === this && !res.headersSent) {
+    closeConnection(res);
+    res.once('finish', abortRequest);
+    writeProblem(res, 'GH_REQUEST_TIMEOUT', String(this.headers['x-request-id']));
+  } else {
+    this.destroy();
+  }
+}
+
+function abortRequest(this: ServerResponse): void {
+  this.req.destroy();
+}
+
+function onBodyEnd(this: IncomingMessage): void {
+  this.setTimeout(0);
+}

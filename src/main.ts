@@ -1,0 +1,161 @@
+/**
+ * Load → compile → serve, and keep serving: hot reload on file change and SIGHUP, graceful shutdown on
+ * SIGTERM/SIGINT. Nothing else lives here.
+ */
+import { watch, type FSWatcher } from 'node:fs';
+import { basename, dirname, resolve } from 'node:path';
+import type { Logger } from 'pino';
+import { loadConfigFile, type LoadedConfig } from './config/load.js';
+import { compile } from './config/compile.js';
+import { preloadFor } from './config/preload.js';
+import { ConfigError } from './config/errors.js';
+import { parseDuration } from './config/units.js';
+import { Gateway } from './core/gateway.js';
+import { createLogger } from './observability/log.js';
+
+/** StartOptions configure startGateway. */
+export interface StartOptions {
+  configFile: string;
+  log?: Logger;
+  /** Reload when the file changes (default true). */
+  watch?: boolean;
+  /** Handle SIGHUP, SIGTERM and SIGINT (default false; the CLI turns it on). */
+  signals?: boolean;
+  env?: NodeJS.ProcessEnv;
+}
+
+/** RunningGateway is a started gateway. */
+export interface RunningGateway {
+  readonly gateway: Gateway;
+  /** Base URL clients use, e.g. http://127.0.0.1:8080. */
+  readonly url: string;
+  readonly port: number;
+  /** reload loads the file again; resolves true if the new config is live, false if it was refused. */
+  reload(): Promise<boolean>;
+  /** close shuts down gracefully (drains in-flight requests up to the configured shutdownTimeout). */
+  close(): Promise<void>;
+}
+
+/** startGateway loads the config, listens, and returns the running gateway; throws ConfigError on a bad config. */
+export async function startGateway(opts: StartOptions): Promise<RunningGateway> {
+  const log = opts.log ?? createLogger();
+  const file = resolve(opts.configFile);
+  let loaded = loadConfigFile(file, opts.env);
+  await preloadFor(loaded.config);
+  const runtime = compile(loaded, log);
+  for (const w of runtime.warnings) log.warn({ event: 'config_warning' }, w);
+  const gateway = new Gateway(runtime, log);
+  runtime.start();
+  const { host, port } = loaded.config.listen;
+  let address;
+  try {
+    address = await gateway.listen(host, port);
+  } catch (err) {
+    await runtime.retire(0);
+    throw err;
+  }
+  const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url = `http://${shown === '0.0.0.0' ? '127.0.0.1' : shown}:${address.port}`;
+  log.info({ event: 'started', url, routes: runtime.routes.length, services: runtime.services.size, generation: runtime.generation },
+    `gatehouse listening on ${url} (${runtime.routes.length} route${runtime.routes.length === 1 ? '' : 's'}, ${runtime.services.size} service${runtime.services.size === 1 ? '' : 's'})`);
+
+  let reloading: Promise<boolean> | null = null;
+  let again = false;
+  const reloadOnce = async (): Promise<boolean> => {
+    let next: LoadedConfig;
+    let rt;
+    try {
+      next = loadConfigFile(file, opts.env);
+      await preloadFor(next.config);
+      rt = compile(next, log, undefined, gateway.runtime);
+    } catch (err) {
+      const problems = err instanceof ConfigError ? err.message.split('\n') : [String((err as Error).message)];
+      log.error({ event: 'reload_refused', problems }, `config reload refused; the previous config keeps serving:\n${problems.join('\n')}`);
+      return false;
+    }
+    const listenChanged = JSON.stringify(next.config.listen) !== JSON.stringify(loaded.config.listen);
+    if (listenChanged) log.warn({ event: 'config_warning' }, 'listen settings changed: they take effect at the next restart');
+    for (const w of rt.warnings) log.warn({ event: 'config_warning' }, w);
+    const diff = configDiff(loaded, next);
+    const drainMs = parseDuration(next.config.listen.shutdownTimeout);
+    void gateway.swap(rt, drainMs);
+    loaded = next;
+    log.info({ event: 'config_reloaded', generation: rt.generation, ...diff }, `config reloaded (generation ${rt.generation}): ${describeDiff(diff)}`);
+    return true;
+  };
+  const reload = (): Promise<boolean> => {
+    if (reloading) { again = true; return reloading; }
+    reloading = (async () => {
+      let ok = await reloadOnce();
+      while (again) { again = false; ok = await reloadOnce(); }
+      reloading = null;
+      return ok;
+    })();
+    return reloading;
+  };
+
+  let watcher: FSWatcher | null = null;
+  if (opts.watch !== false) {
+    let timer: NodeJS.Timeout | null = null;
+    // Editors replace files by rename, so the folder is watched and events filtered by name.
+    watcher = watch(dirname(file), (_event, name) => {
+      if (name !== null && name !== basename(file)) return;
+      if (timer) clearTimeout(timer);
+      timer = setTimeout(() => { timer = null; void reload(); }, 150);
+    });
+    watcher.unref();
+  }
+
+  let closing: Promise<void> | null = null;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      watcher?.close();
+      log.info({ event: 'shutdown' }, 'shutting down: draining requests in flight');
+      await gateway.shutdown(parseDuration(loaded.config.listen.shutdownTimeout));
+      log.info({ event: 'stopped' }, 'stopped');
+    })();
+    return closing;
+  };
+
+  if (opts.signals) {
+    process.on('SIGHUP', () => void reload());
+    const stop = (): void => { void close().then(() => { log.flush?.(); process.exit(0); }); };
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  }
+  return { gateway, url, port: address.port, reload, close };
+}
+
+/** ConfigDiff names the routes and services a reload added, removed or changed. */
+export interface ConfigDiff {
+  routes: { added: string[]; removed: string[]; changed: string[] };
+  services: { added: string[]; removed: string[]; changed: string[] };
+}
+
+/** configDiff compares two configs by route and service name. */
+export function configDiff(a: LoadedConfig, b: LoadedConfig): ConfigDiff {
+  const routesA = new Map(a.config.routes.map((r) => [r.name, JSON.stringify(r)]));
+  const routesB = new Map(b.config.routes.map((r) => [r.name, JSON.stringify(r)]));
+  const servA = new Map(Object.entries(a.config.services).map(([k, v]) => [k, JSON.stringify(v)]));
+  const servB = new Map(Object.entries(b.config.services).map(([k, v]) => [k, JSON.stringify(v)]));
+  return { routes: diffMaps(routesA, routesB), services: diffMaps(servA, servB) };
+}
+
+function diffMaps(a: Map<string, string>, b: Map<string, string>): { added: string[]; removed: string[]; changed: string[] } {
+  return {
+    added: [...b.keys()].filter((k) => !a.has(k)),
+    removed: [...a.keys()].filter((k) => !b.has(k)),
+    changed: [...b.keys()].filter((k) => a.has(k) && a.get(k) !== b.get(k)),
+  };
+}
+
+/** describeDiff renders a diff in one line for the log. */
+export function describeDiff(d: ConfigDiff): string {
+  const parts: string[] = [];
+  for (const [kind, x] of [['route', d.routes], ['service', d.services]] as const) {
+    if (x.added.length) parts.push(`${kind}s added: ${x.added.join(', ')}`);
+    if (x.removed.length) parts.push(`${kind}s removed: ${x.removed.join(', ')}`);
+    if (x.changed.length) parts.push(`${kind}s changed: ${x.changed.join(', ')}`);
+  }
+  return parts.length ? parts.join('; ') : 'no route or service changed';
+}
