@@ -14,6 +14,14 @@ import { startTestGateway, type TestGateway } from './helpers/gateway.js';
 import { request, type Reply } from './helpers/http.js';
 import { assertProblem, LISTEN } from './helpers/raw.js';
 import { JwksServer, makeKey, sign, type TestKey } from './helpers/idp.js';
+import { waitFor } from './upstreams-support.js';
+
+/**
+ * How long to wait for a background JWKS fetch that is due within a few hundred ms (a TTL or cooldown of
+ * 200-400 ms here). Generous, so a loaded machine cannot fail the test, and still far below the defaults
+ * (10 min TTL, 30 s cooldown) that would apply if the configured values were ignored.
+ */
+const BACKGROUND_FETCH_MS = 5000;
 
 const ISS = 'https://id.example.com/';
 
@@ -107,19 +115,26 @@ describe('rotation while traffic flows', () => {
       }
     };
     const workers = Array.from({ length: 6 }, (_, w) => worker(w));
-    await sleep(300);
-    jwks.setKeys([a, b]);                 // the issuer publishes the new key before using it
-    await sleep(250);                     // (longer than the cooldown)
-    useB = true;                          // ... then signs with it
-    await sleep(600);
-    const during = { ...failures };
-    const sentDuring = { ...sent };
-    useA = false;                         // the issuer stops using the old key
-    await sleep(100);
-    jwks.setKeys([b]);                    // and retires it
-    await sleep(600);                     // a background refresh (TTL 400ms) picks that up
-    running = false;
-    await Promise.all(workers);
+    let during: typeof failures;
+    let sentDuring: typeof sent;
+    try {
+      await sleep(300);
+      jwks.setKeys([a, b]);               // the issuer publishes the new key before using it
+      await sleep(250);                   // (longer than the cooldown)
+      useB = true;                        // ... then signs with it
+      await sleep(600);
+      during = { ...failures };
+      sentDuring = { ...sent };
+      useA = false;                       // the issuer stops using the old key
+      await sleep(100);
+      const mark = gw.logs.length;
+      jwks.setKeys([b]);                  // and retires it
+      // A background refresh (TTL 400ms) picks that up: wait for it rather than for a fixed time.
+      await waitFor(() => gw.logs.slice(mark).some((l) => l.event === 'jwks_updated' && l.keys === 1), BACKGROUND_FETCH_MS, 'the refresh that drops the retired key');
+    } finally {
+      running = false;
+      await Promise.all(workers);
+    }
     assert.deepEqual(during, { a: 0, b: 0 }, `failures while both keys were published (sent ${JSON.stringify(sentDuring)})`);
     assert.ok(sentDuring.a > 20 && sentDuring.b > 10, `traffic flowed: ${JSON.stringify(sentDuring)}`);
     assert.equal(failures.b, 0, 'the new key never failed');
@@ -144,7 +159,8 @@ describe('the issuer going down', () => {
     assert.equal((await call(gw, await token(a))).status, 200);
     await jwks.stop();
     assert.equal((await call(gw, await token(a))).status, 200, 'right after the issuer went down');
-    await sleep(700);
+    // jwks_stale is logged by the first failed refresh past the TTL (300ms): from then on the keys are stale.
+    await waitFor(() => gw.logs.some((l) => l.event === 'jwks_stale'), BACKGROUND_FETCH_MS, 'the keys to go stale');
     assert.equal((await call(gw, await token(a))).status, 200, 'past the TTL: stale keys served');
     const failed = gw.logs.filter((l) => l.event === 'jwks_fetch_failed');
     assert.ok(failed.length >= 1, 'fetch failures logged');
@@ -162,12 +178,20 @@ describe('the issuer going down', () => {
 describe('the first fetch', () => {
   test('a slow issuer does not delay startup; the first request waits for the fetch', async () => {
     const jwks = await new JwksServer([a]).start();
-    jwks.delayMs = 700;
+    // The issuer answers only when released, so "before" and "after" its answer do not depend on timing.
+    // jwksTimeout is long so that the fetch cannot time out however slow the machine is.
+    jwks.hold();
     const t0 = performance.now();
-    const gw = await startTestGateway(config(up.url, jwks.jwksUrl));
+    const gw = await startTestGateway(config(up.url, jwks.jwksUrl, ', jwksTimeout: 30s'));
     try {
-      assert.ok(performance.now() - t0 < 500, 'started without waiting for the JWKS');
-      const r = await call(gw, await token(a));
+      // Waiting for the held fetch could only end at its 30 s deadline: any bound well below it will do.
+      assert.ok(performance.now() - t0 < 10_000, 'started without waiting for the JWKS');
+      assert.ok(!gw.logs.some((l) => l.event === 'jwks_updated'), 'started before the JWKS arrived');
+      await waitFor(() => jwks.fetches === 1, BACKGROUND_FETCH_MS, 'the first fetch, started at startup');
+      const pending = token(a).then((t) => call(gw, t));
+      await sleep(100); // let the request reach the gateway and wait there for the fetch in flight
+      jwks.release();
+      const r = await pending;
       assert.equal(r.status, 200, r.body);
       assert.equal(jwks.fetches, 1);
     } finally {
@@ -178,14 +202,16 @@ describe('the first fetch', () => {
 
   test('an issuer slower than jwksTimeout, or unreachable: refused within the deadline, logged', async () => {
     const jwks = await new JwksServer([a]).start();
-    jwks.delayMs = 1500;
+    jwks.hold(); // never answers (released only by stop()): only the deadline can end the fetch
     const gw = await startTestGateway(config(up.url, jwks.jwksUrl, ', jwksTimeout: 300ms'));
     const port = await freePort();
     const gw2 = await startTestGateway(config(up.url, `http://127.0.0.1:${port}/jwks.json`));
     try {
       const t0 = performance.now();
       assertProblem(await call(gw, await token(a)), 401, 'GH_UNAUTHORIZED');
-      assert.ok(performance.now() - t0 < 1000, 'no longer than the fetch deadline');
+      // The 300 ms deadline cut the wait (the log below names it). The bound leaves a loaded machine a
+      // second of slack and stays under the default jwksTimeout (1.5 s), which would mean 300ms was ignored.
+      assert.ok(performance.now() - t0 < 1400, 'no longer than the fetch deadline');
       assert.ok(gw.logs.some((l) => l.event === 'jwks_fetch_failed' && l.reason === 'no answer within 300 ms'));
       assertProblem(await call(gw2, await token(a)), 401, 'GH_UNAUTHORIZED');
       assert.ok(gw2.logs.some((l) => l.event === 'jwks_fetch_failed' && l.reason === 'request failed (ECONNREFUSED)'));

@@ -9,11 +9,12 @@ import { readFileSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
 import { startDemoServices } from '../src/cli/demo.js';
 import { startGateway } from '../src/main.js';
-import { silentLogger } from '../src/observability/log.js';
 import { request } from './helpers/http.js';
+import { waitFor } from './upstreams-support.js';
 
 test('the bundled example with the demo services: routing, round-robin, health-check ejection', async () => {
   const demo = await startDemoServices({ users1: 0, users2: 0, orders: 0 });
@@ -23,7 +24,10 @@ test('the bundled example with the demo services: routing, round-robin, health-c
     .replace(/127\.0\.0\.1:3003\b/g, `127.0.0.1:${demo.ports.orders}`);
   const file = join(mkdtempSync(join(tmpdir(), 'gatehouse-demo-')), 'gatehouse.yaml');
   writeFileSync(file, example);
-  const gw = await startGateway({ configFile: file, log: silentLogger(), watch: false, env: { PORT: '0' } });
+  // Log lines are kept (not printed) so the test can wait for the ejection instead of sleeping.
+  const logs: Record<string, unknown>[] = [];
+  const sink = new Writable({ write(chunk: Buffer, _enc, cb) { for (const l of chunk.toString().split('\n')) if (l.trim() !== '') logs.push(JSON.parse(l) as Record<string, unknown>); cb(); } });
+  const gw = await startGateway({ configFile: file, log: pino({ level: 'info' }, sink), watch: false, env: { PORT: '0' } });
   try {
     const user = await request(`${gw.url}/api/users/42`);
     assert.equal(user.status, 200);
@@ -38,7 +42,9 @@ test('the bundled example with the demo services: routing, round-robin, health-c
     assert.equal((await request(`${gw.url}/api/users/42`, { headers: { 'api-version': '2' } })).headers.deprecation, undefined);
 
     demo.setUsers2Healthy(false);
-    await sleep(2600); // interval 1s × unhealthy 2, plus a probe in flight
+    // Interval 1s × unhealthy 2, plus a probe in flight: about 2-3 s. Wait for the ejection itself, with room
+    // for a loaded machine.
+    await waitFor(() => logs.some((l) => l.event === 'target_ejected' && l.target === `http://127.0.0.1:${demo.ports.users2}`), 15_000, 'users-2 to be ejected');
     const after = new Set<string>();
     for (let i = 0; i < 6; i++) after.add((await request(`${gw.url}/api/users`)).json.servedBy);
     assert.deepEqual([...after], ['users-1']);

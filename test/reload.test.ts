@@ -75,8 +75,11 @@ describe('hot reload', () => {
     const b = await startUpstream('b');
     const gw = await startTestGateway(config(a.url, b.url), { watch: true });
     gw.writeConfig(config(a.url, b.url).replace('service: a', 'service: b'));
+    // The watcher reloads 150 ms after the last change; poll with a deadline that a loaded machine cannot
+    // reach (a watcher that never fires still fails).
     let upstream = '';
-    for (let i = 0; i < 40 && upstream !== 'b'; i++) {
+    const deadline = Date.now() + 10_000;
+    while (upstream !== 'b' && Date.now() < deadline) {
       await sleep(50);
       upstream = (await request(`${gw.url}/x`)).json.upstream;
     }
@@ -87,8 +90,12 @@ describe('hot reload', () => {
 
 describe('graceful shutdown', () => {
   test('requests in flight finish; new connections are refused; close resolves', async () => {
+    // The upstream holds every request until released, so the three are surely in flight when the
+    // shutdown starts, however slow the machine.
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => { release = resolve; });
     const slow = await startUpstream('slow', async (_req, res) => {
-      await sleep(300);
+      await released;
       res.writeHead(200, { 'content-type': 'text/plain' }).end('done');
     });
     const gw = await startTestGateway(`
@@ -100,10 +107,17 @@ routes:
     service: s
 `);
     const inflight = [request(`${gw.url}/1`), request(`${gw.url}/2`), request(`${gw.url}/3`)];
-    await sleep(100);
-    const closed = gw.close();
-    await sleep(20);
-    await assert.rejects(request(`${gw.url}/late`));
+    let closed: Promise<void>;
+    try {
+      const deadline = Date.now() + 10_000;
+      while (slow.received.length < 3 && Date.now() < deadline) await sleep(10);
+      assert.equal(slow.received.length, 3, 'the three requests reached the upstream');
+      closed = gw.close();
+      await sleep(20);
+      await assert.rejects(request(`${gw.url}/late`));
+    } finally {
+      release();
+    }
     const results = await Promise.all(inflight);
     assert.deepEqual(results.map((r) => [r.status, r.body]), [[200, 'done'], [200, 'done'], [200, 'done']]);
     await closed;

@@ -54,6 +54,13 @@ function onEvent(gw: TestGateway, event: string, fn: (line: Record<string, unkno
 
 const nonHealth = (u: Upstream): number => u.received.filter((r) => r.url !== '/health').length;
 
+/**
+ * The passive-health cooldown of the tests below, in ms. Each phase of a test must fit inside a cooldown
+ * (or a doubled one) while some traffic runs: a second leaves a loaded machine hundreds of ms of slack
+ * where 300-400 ms left it little, and the sleeps that wait past a cooldown are exact lower bounds.
+ */
+const COOLDOWN = 1000;
+
 describe('active health checks', () => {
   test('a target failing `unhealthy` probes is ejected and avoided; `healthy` successes re-admit it', { timeout: 20_000 }, async () => {
     const a = await switchable('a');
@@ -154,7 +161,7 @@ services:
   s:
     targets: ["${a.url}", "${b.url}"]
     retries: 0
-    passiveHealth: { failures: 3, cooldown: 400ms, maxCooldown: 2s }
+    passiveHealth: { failures: 3, cooldown: ${COOLDOWN}ms, maxCooldown: ${8 * COOLDOWN}ms }
 routes:
   - { name: r, match: { path: /* }, service: s }
 `);
@@ -179,26 +186,27 @@ routes:
       assert.deepEqual(counts([a, b]), { a: 20, b: 0 });
 
       // After the cooldown: exactly one trial reaches b, even with 10 requests in flight at once.
-      await sleep(Math.max(0, 450 - (Date.now() - ejectedAt)));
+      await sleep(Math.max(0, COOLDOWN + 50 - (Date.now() - ejectedAt)));
       resetReceived([a, b]);
       b.delayMs = 150; // the trial takes a while, so the others are picked while it is in flight
       b.status = 503;
       const burst = await Promise.all(Array.from({ length: 10 }, () => send(pool, '/x')));
       assert.deepEqual(counts([a, b]), { a: 9, b: 1 }, 'one trial request in half-open');
       assert.equal(burst.filter((r) => r.status === 503).length, 1);
-      // The trial failed: ejected again, for twice the cooldown (800 ms).
+      // The trial failed: ejected again, for twice the cooldown.
       const again = events(gw, 'target_ejected');
       assert.equal(again.length, 2);
       const reEjectedAt = Date.now();
-      await sleep(500);
+      // Past one cooldown (it really was doubled), with most of the second one left for the requests.
+      await sleep(COOLDOWN + 100);
       resetReceived([a, b]);
       for (let i = 0; i < 6; i++) await send(pool, '/x');
-      assert.equal(counts([a, b]).b, 0, 'still ejected 500 ms into a doubled (800 ms) cooldown');
+      assert.equal(counts([a, b]).b, 0, `still ejected ${COOLDOWN + 100} ms into a doubled (${2 * COOLDOWN} ms) cooldown`);
 
       // b recovers; after the doubled cooldown one trial succeeds and b is re-admitted.
       b.status = 200;
       b.delayMs = 0;
-      await sleep(Math.max(0, 850 - (Date.now() - reEjectedAt)));
+      await sleep(Math.max(0, 2 * COOLDOWN + 50 - (Date.now() - reEjectedAt)));
       resetReceived([a, b]);
       for (let i = 0; i < 10; i++) assert.equal((await send(pool, '/x')).status, 200);
       assert.ok(counts([a, b]).b! >= 4, `b back in rotation: ${JSON.stringify(counts([a, b]))}`);
@@ -250,7 +258,7 @@ services:
   s:
     targets: ["http://127.0.0.1:${dead}", "${a.url}"]
     retries: 0
-    passiveHealth: { failures: 2, cooldown: 300ms }
+    passiveHealth: { failures: 2, cooldown: ${COOLDOWN}ms }
 routes:
   - { name: r, match: { path: /* }, service: s }
 `);
@@ -262,9 +270,10 @@ routes:
       assert.deepEqual(replies.map((r) => r.status), [502, 200, 502, 200]);
       assertProblem(replies[0]!, 502, 'GH_UPSTREAM_UNAVAILABLE', [a, { port: dead }]);
       assert.equal(events(gw, 'target_ejected').length, 1);
+      const ejectedAt = Date.now();
       for (let i = 0; i < 10; i++) assert.equal((await send(pool, '/x')).status, 200);
       // After the cooldown, one trial goes to the dead target and fails: 502 once, then ejected again.
-      await sleep(350);
+      await sleep(Math.max(0, COOLDOWN + 50 - (Date.now() - ejectedAt)));
       const after = [];
       for (let i = 0; i < 6; i++) after.push((await send(pool, '/x')).status);
       assert.equal(after.filter((s) => s === 502).length, 1, `one trial after the cooldown: ${after.join(' ')}`);

@@ -71,8 +71,10 @@ routes:
       gw.writeConfig(cfg(', balance: random'));
       assert.equal(await gw.reload(), true);
       assert.notEqual(gw.gateway.runtime.services.get('s'), before);
-      await new Promise((r) => setTimeout(r, 50));
-      // The old service was released and closed once its last runtime retired.
+      // The old service is released and closed once its last runtime retired (after its requests finish):
+      // poll for it rather than guess how long that takes.
+      const deadline = Date.now() + 5000;
+      while (!before!.targets[0]!.pool.closed && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
       assert.equal(before!.targets[0]!.pool.closed, true);
     } finally { await gw.close(); await bad.close(); await good.close(); }
   });

@@ -5,7 +5,8 @@
  * a problem document with no upstream address and no library text in it.
  *
  * undici runs all three timeouts on its coarse shared timer, which ticks about every 500 ms: a 300 ms
- * timeout fires after 300 ms at the earliest and roughly 1 s at the latest. The bounds below say so.
+ * timeout fires after 300 ms at the earliest and roughly 1 s at the latest. The bounds below say so, with
+ * room for a loaded machine on the late side.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -17,9 +18,19 @@ import { startUpstream, freePort, type Upstream } from './helpers/upstream.js';
 import { startTestGateway } from './helpers/gateway.js';
 import { assertNoLeak, assertProblem, client, send } from './upstreams-support.js';
 
-/** Earliest and latest acceptable answer for a 300 ms timeout, in ms (see the file comment). */
-const EARLIEST = 290;
-const LATEST = 1800;
+/** The timeout configured in every test below, in ms. */
+const TIMEOUT = 300;
+/** undici's coarse timer tick (lib/util/timers.js: TICK_MS = RESOLUTION_MS / 2 - 1), in ms. */
+const UNDICI_TICK = 499;
+/**
+ * Earliest and latest acceptable answer for a 300 ms timeout, in ms (see the file comment). A coarse timer
+ * fires on the second tick after it is set, so at most 2 ticks after TIMEOUT on an idle machine (~1.1 s);
+ * LATEST adds 2 s for a loaded one (timer ticks run late when the event loop is starved). That is still far
+ * below the defaults (connect 5 s, response 15 s, idle 30 s), so an answer in time shows the configured
+ * timeout fired, not a default.
+ */
+const EARLIEST = TIMEOUT - 10;
+const LATEST = TIMEOUT + 2 * UNDICI_TICK + 2000;
 
 /**
  * A TCP listener on 127.0.0.1 that never accepts: it listens in a worker thread that then blocks, with a
@@ -81,13 +92,13 @@ describe('timeouts', () => {
     await hole.close();
   });
 
-  test('connect timeout → 504 GH_UPSTREAM_TIMEOUT after ~the configured time; a GET is retried on another target', { timeout: 10_000 }, async (t) => {
+  test('connect timeout → 504 GH_UPSTREAM_TIMEOUT after ~the configured time; a GET is retried on another target', { timeout: 20_000 }, async (t) => {
     const gw = await startTestGateway(`
 services:
-  alone: { targets: ["http://127.0.0.1:${hole.port}"], retries: 0, timeouts: { connect: 300ms } }
+  alone: { targets: ["http://127.0.0.1:${hole.port}"], retries: 0, timeouts: { connect: ${TIMEOUT}ms } }
   pair:
     targets: ["http://127.0.0.1:${hole.port}", "${ok.url}"]
-    timeouts: { connect: 300ms }
+    timeouts: { connect: ${TIMEOUT}ms }
 routes:
   - { name: alone, match: { path: /alone }, service: alone }
   - { name: pair, match: { path: /pair }, service: pair }
@@ -114,12 +125,12 @@ routes:
     }
   });
 
-  test('response (headers) timeout → 504 GH_UPSTREAM_TIMEOUT within ~the configured time, not retried', { timeout: 10_000 }, async (t) => {
+  test('response (headers) timeout → 504 GH_UPSTREAM_TIMEOUT within ~the configured time, not retried', { timeout: 20_000 }, async (t) => {
     const held: ServerResponse[] = [];
     const slow = await startUpstream('slow', (_req, res) => { held.push(res); });
     const gw = await startTestGateway(`
 services:
-  s: { targets: ["${slow.url}"], timeouts: { response: 300ms } }
+  s: { targets: ["${slow.url}"], timeouts: { response: ${TIMEOUT}ms } }
 routes:
   - { name: r, match: { path: /* }, service: s }
 `);
@@ -141,7 +152,7 @@ routes:
     }
   });
 
-  test('idle body timeout → the response is cut: the client gets the start and then an error, not a complete body', { timeout: 10_000 }, async (t) => {
+  test('idle body timeout → the response is cut: the client gets the start and then an error, not a complete body', { timeout: 20_000 }, async (t) => {
     const stalled: ServerResponse[] = [];
     const up = await startUpstream('stall', (req, res) => {
       if (req.url === '/chunked') res.writeHead(200, { 'content-type': 'text/plain' });
@@ -151,7 +162,7 @@ routes:
     });
     const gw = await startTestGateway(`
 services:
-  s: { targets: ["${up.url}"], timeouts: { idle: 300ms } }
+  s: { targets: ["${up.url}"], timeouts: { idle: ${TIMEOUT}ms } }
 routes:
   - { name: r, match: { path: /* }, service: s }
 `);

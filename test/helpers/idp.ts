@@ -78,6 +78,8 @@ export class JwksServer {
   url = '';
   port = 0;
   private server: Server | null = null;
+  /** Answers held back by hold(), sent by release(); null when not holding. */
+  private held: (() => void)[] | null = null;
 
   constructor(keys: TestKey[]) { this.keys = keys.map((k) => k.jwk); }
 
@@ -85,6 +87,19 @@ export class JwksServer {
   get jwksUrl(): string { return `${this.url}/jwks.json`; }
 
   setKeys(keys: TestKey[]): void { this.keys = keys.map((k) => k.jwk); }
+
+  /**
+   * hold makes every request wait, unanswered, until release(): an issuer that is slow for exactly as long
+   * as the test needs, so no assertion depends on how fast the machine is.
+   */
+  hold(): void { this.held ??= []; }
+
+  /** release answers the held requests (those whose client has not gone) and stops holding. */
+  release(): void {
+    const held = this.held;
+    this.held = null;
+    for (const answer of held ?? []) answer();
+  }
 
   /** start listens (again on the same port when restarted). */
   async start(): Promise<this> {
@@ -103,12 +118,15 @@ export class JwksServer {
       res.writeHead(this.status, { 'content-type': 'application/jwk-set+json' });
       res.end(text);
     };
-    if (this.delayMs > 0) setTimeout(answer, this.delayMs);
+    if (this.held !== null) this.held.push(answer);
+    // Unref'd: a long delay that outlives the test must not keep the process alive.
+    else if (this.delayMs > 0) setTimeout(answer, this.delayMs).unref();
     else answer();
   }
 
-  /** stop closes the server: fetches fail with connection refused. */
+  /** stop closes the server (fetches fail with connection refused) and forgets held requests. */
   async stop(): Promise<void> {
+    this.held = null;
     if (this.server !== null) await stop(this.server);
     this.server = null;
   }
@@ -154,7 +172,8 @@ export class IntrospectionServer {
         res.writeHead(this.status, { 'content-type': 'application/json' });
         res.end(JSON.stringify(doc));
       };
-      if (this.delayMs > 0) setTimeout(answer, this.delayMs);
+      // Unref'd: a long delay that outlives the test must not keep the process alive.
+      if (this.delayMs > 0) setTimeout(answer, this.delayMs).unref();
       else answer();
     });
   }

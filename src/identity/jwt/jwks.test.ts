@@ -32,6 +32,22 @@ function events(lines: Record<string, unknown>[], name: string): Record<string, 
   return lines.filter((l) => l.event === name);
 }
 
+/**
+ * PATIENCE bounds the wait for background work due within a few hundred ms (a cooldown or TTL of 100-300 ms
+ * here): generous, so a loaded machine cannot fail a test, yet far below the defaults (30 s cooldown, 10 min
+ * TTL) that would apply if the configured values were ignored.
+ */
+const PATIENCE = 5000;
+
+/** until polls `cond` every 10 ms and fails with `what` after `ms`. */
+async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
+  const end = performance.now() + ms;
+  while (!cond()) {
+    if (performance.now() > end) assert.fail(`timed out after ${ms} ms waiting for ${what}`);
+    await sleep(10);
+  }
+}
+
 let k1: TestKey;
 let k2: TestKey;
 let k3: TestKey;
@@ -97,13 +113,15 @@ describe('JwksCache', () => {
   });
 
   test('refreshed in the background before the TTL; the same document keeps the imported keys', async () => {
+    // Refreshes are due every 0.8 TTL. Two of them must come within 2.5 TTL, with no request asking: a TTL
+    // of 1 s leaves the machine ~0.9 s of slack, where 200 ms left it ~0.1 s.
+    const TTL = 1000;
     const srv = await new JwksServer([k1]).start();
-    const c = acquireJwks(settings(srv.jwksUrl, { ttlMs: 200 }), capture().log);
+    const c = acquireJwks(settings(srv.jwksUrl, { ttlMs: TTL }), capture().log);
     try {
       const key = await c.getKey({ alg: 'RS256', kid: 'k1' }, TOKEN);
       const v = c.version;
-      await sleep(450);
-      assert.ok(srv.fetches >= 3, `fetches: ${srv.fetches}`);
+      await until(() => srv.fetches >= 3, 2.5 * TTL, 'two background refreshes');
       assert.equal(c.version, v, 'unchanged document: same version');
       assert.equal(await c.getKey({ alg: 'RS256', kid: 'k1' }, TOKEN), key);
     } finally {
@@ -119,13 +137,13 @@ describe('JwksCache', () => {
     try {
       await c.getKey({ alg: 'RS256', kid: 'k1' }, TOKEN);
       await srv.stop();
-      await sleep(500);
+      // The first failed refresh past the TTL logs jwks_stale; a few more failures follow (cooldown 100 ms).
+      await until(() => events(lines, 'jwks_stale').length > 0 && events(lines, 'jwks_fetch_failed').length >= 3, PATIENCE, 'the keys to go stale');
       assert.ok(await c.getKey({ alg: 'RS256', kid: 'k1' }, TOKEN));
-      assert.ok(events(lines, 'jwks_fetch_failed').length >= 1);
       assert.equal(events(lines, 'jwks_stale').length, 1, 'stale logged once');
       assert.equal(events(lines, 'jwks_fetch_failed')[0]!.level, 40);
       await srv.start();
-      await sleep(300);
+      await until(() => events(lines, 'jwks_recovered').length > 0, PATIENCE, 'the recovery');
       assert.equal(events(lines, 'jwks_recovered').length, 1);
     } finally {
       await releaseJwks(c);
@@ -145,7 +163,8 @@ describe('JwksCache', () => {
       assert.equal(c.fetches, fetches, 'no new fetch within the cooldown');
       assert.equal(events(lines, 'jwks_fetch_failed')[0]!.reason, 'request failed (ECONNREFUSED)');
       await srv.start();
-      await sleep(350);
+      // The retry after the cooldown (300 ms) runs in the background and gets the keys.
+      await until(() => c.ready, PATIENCE, 'the keys, once the issuer answers');
       assert.ok(await c.getKey({ alg: 'RS256', kid: 'k1' }, TOKEN));
     } finally {
       await releaseJwks(c);
@@ -165,10 +184,12 @@ describe('JwksCache', () => {
         assert.equal(await c.refresh(), false);
         reasons.push(events(lines, 'jwks_fetch_failed').at(-1)!.reason);
       };
-      srv.delayMs = 1000;
+      // The server would answer after 5 s; the 200 ms deadline must cut the fetch long before (the bound
+      // leaves a loaded machine over 2 s of slack).
+      srv.delayMs = 5000;
       const t0 = performance.now();
       await attempt();
-      assert.ok(performance.now() - t0 < 700, 'the deadline cut the fetch');
+      assert.ok(performance.now() - t0 < 2500, 'the deadline cut the fetch');
       srv.delayMs = 0;
       srv.body = JSON.stringify({ keys: [k1.jwk], pad: 'x'.repeat(5000) });
       await attempt();
