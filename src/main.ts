@@ -12,6 +12,8 @@ import { ConfigError } from './config/errors.js';
 import { parseDuration } from './config/units.js';
 import { Gateway } from './core/gateway.js';
 import { createLogger } from './observability/log.js';
+import { Counters, countersFingerprint } from './stores/counters.js';
+import type { Clock } from './core/clock.js';
 
 /** StartOptions configure startGateway. */
 export interface StartOptions {
@@ -22,6 +24,8 @@ export interface StartOptions {
   /** Handle SIGHUP, SIGTERM and SIGINT (default false; the CLI turns it on). */
   signals?: boolean;
   env?: NodeJS.ProcessEnv;
+  /** Wall clock (Unix ms) for rate-limit windows, quota periods and usage hours; tests inject one. Default Date.now. */
+  wallClock?: Clock;
 }
 
 /** RunningGateway is a started gateway. */
@@ -34,6 +38,8 @@ export interface RunningGateway {
   reload(): Promise<boolean>;
   /** close shuts down gracefully (drains in-flight requests up to the configured shutdownTimeout). */
   close(): Promise<void>;
+  /** The store, meter and fail mode in use (replaced when a reload changes `store:` or `metering:`). */
+  readonly counters: Counters;
 }
 
 /** startGateway loads the config, listens, and returns the running gateway; throws ConfigError on a bad config. */
@@ -42,7 +48,15 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
   const file = resolve(opts.configFile);
   let loaded = loadConfigFile(file, opts.env);
   await preloadFor(loaded.config);
-  const runtime = compile(loaded, log);
+  const wallClock = opts.wallClock ?? Date.now;
+  let counters = await Counters.open(loaded.config.store, loaded.config.metering, log, wallClock);
+  let runtime;
+  try {
+    runtime = compile(loaded, log, undefined, null, counters);
+  } catch (err) {
+    await counters.close();
+    throw err;
+  }
   for (const w of runtime.warnings) log.warn({ event: 'config_warning' }, w);
   const gateway = new Gateway(runtime, log);
   runtime.start();
@@ -52,6 +66,7 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
     address = await gateway.listen(host, port);
   } catch (err) {
     await runtime.retire(0);
+    await counters.close();
     throw err;
   }
   const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address;
@@ -64,11 +79,17 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
   const reloadOnce = async (): Promise<boolean> => {
     let next: LoadedConfig;
     let rt;
+    let nextCounters = counters;
     try {
       next = loadConfigFile(file, opts.env);
       await preloadFor(next.config);
-      rt = compile(next, log, undefined, gateway.runtime);
+      // The store and the meter are kept across reloads unless their settings changed.
+      if (countersFingerprint(next.config.store, next.config.metering) !== counters.fingerprint) {
+        nextCounters = await Counters.open(next.config.store, next.config.metering, log, wallClock);
+      }
+      rt = compile(next, log, undefined, gateway.runtime, nextCounters);
     } catch (err) {
+      if (nextCounters !== counters) await nextCounters.close();
       const problems = err instanceof ConfigError ? err.message.split('\n') : [String((err as Error).message)];
       log.error({ event: 'reload_refused', problems }, `config reload refused; the previous config keeps serving:\n${problems.join('\n')}`);
       return false;
@@ -78,7 +99,13 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
     for (const w of rt.warnings) log.warn({ event: 'config_warning' }, w);
     const diff = configDiff(loaded, next);
     const drainMs = parseDuration(next.config.listen.shutdownTimeout);
-    void gateway.swap(rt, drainMs);
+    const retired = gateway.swap(rt, drainMs);
+    if (nextCounters !== counters) {
+      const old = counters;
+      counters = nextCounters;
+      // The old store serves the old generation's requests until they finish, then its usage is flushed.
+      void Promise.resolve(retired).then(() => old.close());
+    }
     loaded = next;
     log.info({ event: 'config_reloaded', generation: rt.generation, ...diff }, `config reloaded (generation ${rt.generation}): ${describeDiff(diff)}`);
     return true;
@@ -112,6 +139,7 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
       watcher?.close();
       log.info({ event: 'shutdown' }, 'shutting down: draining requests in flight');
       await gateway.shutdown(parseDuration(loaded.config.listen.shutdownTimeout));
+      await counters.close();
       log.info({ event: 'stopped' }, 'stopped');
     })();
     return closing;
@@ -123,7 +151,7 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);
   }
-  return { gateway, url, port: address.port, reload, close };
+  return { gateway, url, port: address.port, reload, close, get counters() { return counters; } };
 }
 
 /** ConfigDiff names the routes and services a reload added, removed or changed. */

@@ -69,7 +69,7 @@ describe('gatehouse CLI', () => {
     assert.equal(r.status, 0);
     const s = JSON.parse(r.stdout) as { $schema: string; properties: Record<string, unknown> };
     assert.match(s.$schema, /json-schema\.org/);
-    assert.deepEqual(Object.keys(s.properties).sort(), ['$schema', 'auth', 'consumers', 'defaults', 'limits', 'listen', 'routes', 'routing', 'services', 'trustedProxies']);
+    assert.deepEqual(Object.keys(s.properties).sort(), ['$schema', 'auth', 'consumers', 'defaults', 'limits', 'listen', 'metering', 'plans', 'routes', 'routing', 'services', 'store', 'trustedProxies']);
   });
 
   test('start prints where it listens and serves; SIGTERM exits 0', async () => {

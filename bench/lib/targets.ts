@@ -184,6 +184,19 @@ export const TARGETS: readonly Target[] = [
     headers: { 'x-api-key': BENCH_KEY, 'content-type': 'application/json' },
     scenarios: ['post-json-1k'],
   }),
+  // Rate limits (issue 4): a limit never reached, so every request pays the check and the headers.
+  gatehouse('gh-rl-memory', {
+    description: 'rate limit, memory store (sliding window by IP)',
+    top: 'limits: { requestsPerConnection: 0 }',
+    route: 'rate-limit: { limit: 1000000000, per: 1h, by: ip }',
+    scenarios: ['get-64b'],
+  }),
+  gatehouse('gh-rl-redis', {
+    description: 'rate limit, Redis store (one Lua call per request)',
+    top: `limits: { requestsPerConnection: 0 }\nstore: { redis: { url: "\${REDIS_URL:-redis://127.0.0.1:6379}", keyPrefix: "gatehouse-bench:" } }`,
+    route: 'rate-limit: { limit: 1000000000, per: 1h, by: ip }',
+    scenarios: ['get-64b'],
+  }),
   // A feature's cost is one entry (snippets follow docs/config-reference.md), e.g.:
   // gatehouse('gh-deprecation', {
   //   description: 'plain route + deprecation headers',

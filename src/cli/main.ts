@@ -15,6 +15,7 @@ import { silentLogger } from '../observability/log.js';
 import { renderRouteTable, routeTable } from './routes-table.js';
 import { runDemo } from './demo.js';
 import { runKeys } from './keys.js';
+import { CliError, runStatement, runUsage, type UsageOptions } from './usage.js';
 
 const HELP = `gatehouse — an API gateway
 
@@ -27,6 +28,12 @@ Usage:
   gatehouse keys new [--prefix P]   print a fresh API key (once) and its hash for the config
   gatehouse keys hash KEY|-         print the hash of an API key (-: read it from stdin)
   gatehouse keys hash-password      read a password from stdin, print its scrypt hash
+  gatehouse usage --consumer ID [--from DATE] [--to DATE] [--csv|--json]
+                                 metered requests of a consumer by route and status class
+                                 (default: this month so far, UTC); needs store: redis
+  gatehouse statement --consumer ID [--period 2026-11] [--csv]
+                                 the consumer's billing statement for a period of its plan
+                                 (default: this month, in the plan's time zone); needs store: redis
   gatehouse --version            print the version
   gatehouse --help               print this help
 
@@ -35,6 +42,10 @@ Options:
   --no-watch          (start) reload only on SIGHUP, not when the file changes
   --json              (routes, keys new) print JSON
   --prefix P          (keys new) key prefix, default gh_live_
+  --consumer ID       (usage, statement) the consumer; '-' (usage) for requests without one
+  --from, --to DATE   (usage) 2026-11-01 (UTC midnight) or an ISO timestamp with a zone
+  --period ID         (statement) 2026-11 (a month) or 2026-11-22 (a day)
+  --csv               (usage, statement) print CSV
 
 Environment: GATEHOUSE_LOG_LEVEL (info), and any \${VAR} the config refers to.
 Docs: docs/config-reference.md, docs/routing.md, docs/api-keys.md, docs/basic-auth.md`;
@@ -57,6 +68,11 @@ export async function main(argv: string[]): Promise<number> {
         version: { type: 'boolean', short: 'v' },
         json: { type: 'boolean' },
         prefix: { type: 'string' },
+        consumer: { type: 'string' },
+        from: { type: 'string' },
+        to: { type: 'string' },
+        period: { type: 'string' },
+        csv: { type: 'boolean' },
         // Node 20's parseArgs has no --no-X negation, so the flag is spelled out.
         'no-watch': { type: 'boolean' },
       },
@@ -90,6 +106,20 @@ export async function main(argv: string[]): Promise<number> {
       return runDemo();
     case 'keys':
       return runKeys(positionals.slice(1), { prefix: values.prefix, json: values.json });
+    case 'usage':
+    case 'statement': {
+      const o: UsageOptions = {
+        file, consumer: values.consumer, from: values.from, to: values.to, period: values.period,
+        format: values.csv ? 'csv' : values.json ? 'json' : 'table',
+      };
+      try {
+        await (command === 'usage' ? runUsage : runStatement)(o, (s) => process.stdout.write(s));
+        return 0;
+      } catch (err) {
+        if (err instanceof CliError) { process.stderr.write(`gatehouse ${command}: ${err.message}\n`); return 2; }
+        return reportLoadError(err, file);
+      }
+    }
     default:
       process.stderr.write(`unknown command "${command}"\n\n${HELP}\n`);
       return 2;

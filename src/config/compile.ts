@@ -25,6 +25,9 @@ import { ConfigError, didYouMean, pathToString, type ConfigProblem } from './err
 import type { LoadedConfig } from './load.js';
 import type { RouteConfig } from './schema.js';
 import type { ServiceConfig } from '../upstreams/schema.js';
+import { Counters } from '../stores/counters.js';
+import { PlanIndex, checkPlans } from '../plans/plans.js';
+import { MeterFeature } from '../metering/feature.js';
 
 let generations = 0;
 
@@ -33,7 +36,7 @@ let generations = 0;
  * config is unchanged from `previous` are shared with it, keeping their pools, health, ejections, circuit
  * and retry budget across a reload.
  */
-export function compile(loaded: LoadedConfig, log: Logger, clock: Clock = MONOTONIC, previous: Runtime | null = null): Runtime {
+export function compile(loaded: LoadedConfig, log: Logger, clock: Clock = MONOTONIC, previous: Runtime | null = null, counters: Counters | null = null): Runtime {
   const cfg = loaded.config;
   const problems: ConfigProblem[] = [];
   const problem = (path: (string | number)[], message: string): void => {
@@ -90,6 +93,7 @@ export function compile(loaded: LoadedConfig, log: Logger, clock: Clock = MONOTO
       problem(['auth', name, m.key, ...splitRelative(rel)], message);
     }
   }
+  for (const [path, message] of checkPlans(cfg.plans, cfg.consumers)) problem(path, message);
   if (problems.length > 0) throw new ConfigError(problems);
 
   const consumers = new ConsumerIndex(cfg.consumers);
@@ -104,7 +108,8 @@ export function compile(loaded: LoadedConfig, log: Logger, clock: Clock = MONOTO
     const name = Object.keys(cfg.auth)[authenticators.size] ?? '';
     throw new ConfigError([{ path: `auth.${name}`, message: (err as Error).message, file: loaded.file, line: loaded.lineOf(['auth', name]) }]);
   }
-  const env: CompileEnv = { consumers, authenticators, generation: new Map() };
+  // Without the gateway's own counters (config checks, tools, unit tests), limits count in a private memory store.
+  const env: CompileEnv = { consumers, authenticators, generation: new Map(), counters: counters ?? Counters.memory(cfg.metering, log), plans: new PlanIndex(cfg.plans) };
 
   // Feature checks the schema cannot express (references to authenticators, files, ...).
   cfg.routes.forEach((r, i) => {
@@ -179,10 +184,12 @@ interface CompileEnv {
   readonly consumers: ConsumerIndex;
   readonly authenticators: ReadonlyMap<string, Authenticator>;
   readonly generation: Map<unknown, unknown>;
+  readonly counters: Counters;
+  readonly plans: PlanIndex;
 }
 
 function featureContext(routeName: string, loaded: LoadedConfig, log: Logger, clock: Clock, caseSensitive: boolean, env: CompileEnv): FeatureContext {
-  return { routeName, configDir: loaded.dir, log: log.child({ route: routeName }), clock, caseSensitive, consumers: env.consumers, authenticators: env.authenticators, generation: env.generation };
+  return { routeName, configDir: loaded.dir, log: log.child({ route: routeName }), clock, caseSensitive, consumers: env.consumers, authenticators: env.authenticators, generation: env.generation, counters: env.counters, plans: env.plans };
 }
 
 /** The route's own setting of a feature wins, then its service's, then `defaults`. */
@@ -223,6 +230,9 @@ function compileRoute(r: RouteConfig, index: number, loaded: LoadedConfig, servi
   const onRequest = list.filter((f) => f.onRequest);
   const onResponse = list.filter((f) => f.onResponse).reverse();
   const onLog = list.filter((f) => f.onLog);
+  // Metering is not a route feature (no YAML key on routes): it counts every route's requests, last.
+  const meter = env.counters.meter;
+  if (meter !== null) onLog.push(new MeterFeature(meter, r.name));
   const onResponseBody = list.filter((f) => f.onResponseBody).reverse();
   const bodyLimitText = (r['body-limit'] ?? serviceCfg['body-limit']) as string | undefined;
   // One removal set per route, so the proxy still does a single lookup per upstream header.

@@ -21,7 +21,7 @@ export interface LoadedConfig {
 }
 
 /** Top-level records whose entries get their defaults by hand (TypeBox's Value.Default does not descend into records). */
-const RECORD_SCHEMAS: readonly (readonly [string, TSchema])[] = ['services', 'consumers', 'auth'].map((k) => {
+const RECORD_SCHEMAS: readonly (readonly [string, TSchema])[] = ['services', 'consumers', 'auth', 'plans'].map((k) => {
   const record = (ConfigSchema.properties as unknown as Record<string, { patternProperties: Record<string, TSchema> }>)[k]!;
   return [k, Object.values(record.patternProperties)[0]!] as const;
 });

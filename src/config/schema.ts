@@ -9,6 +9,9 @@ import type { FeatureScope } from '../core/feature.js';
 import { ServiceSchema } from '../upstreams/schema.js';
 import { Duration, Size } from './units.js';
 import { AuthEntrySchema, ConsumerSchema } from '../identity/schema.js';
+import { StoreSchema } from '../stores/schema.js';
+import { PlansSchema } from '../plans/schema.js';
+import { MeteringSchema } from '../metering/schema.js';
 
 const NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_.-]*$';
 const HEADER_NAME = '^[A-Za-z0-9!#$%&\'*+.^`|~-]+$';
@@ -96,6 +99,7 @@ export const ConfigSchema = Type.Object({
     pattern: '^[0-9a-fA-F:.]+(/\\d{1,3})?$',
     errorMessage: 'must be an IP address or a CIDR range (10.0.0.0/8, ::1)',
   }), { default: [], description: 'Addresses (IPs or CIDR ranges) of proxies in front of Gatehouse whose `X-Forwarded-For`, `X-Forwarded-Proto` and `X-Forwarded-Host` are believed. Default: none, so the client IP is the socket\'s and those headers are replaced.' }),
+  store: StoreSchema,
   routing: Type.Object({
     caseSensitive: Type.Boolean({ default: true, description: 'Whether path patterns match case-sensitively. Default true. With false, `/ADMIN` matches a route for `/admin` (and is forwarded as sent).' }),
   }, { additionalProperties: false, default: {}, description: 'Route matching options.' }),
@@ -109,6 +113,8 @@ export const ConfigSchema = Type.Object({
   auth: Type.Record(Type.String({ pattern: NAME_PATTERN }), AuthEntrySchema, {
     default: {}, description: 'Named authenticators that routes refer to (`auth: [name, ...]`), each with exactly one method.',
   }),
+  plans: PlansSchema,
+  metering: MeteringSchema,
   services: Type.Record(Type.String({ pattern: NAME_PATTERN }), serviceWithFeatures(ServiceSchema), {
     default: {}, description: 'Backend services by name.',
   }),

@@ -48,6 +48,10 @@ export const ERRORS = {
   GH_CIRCUIT_OPEN: { status: 503, title: 'The service is temporarily unavailable' },
   GH_SHUTTING_DOWN: { status: 503, title: 'The gateway is shutting down' },
   GH_UPSTREAM_TIMEOUT: { status: 504, title: 'The upstream service did not answer in time' },
+  // Rate limits and quotas
+  GH_RATE_LIMITED: { status: 429, title: 'Too many requests: a rate limit was reached' },
+  GH_QUOTA_EXCEEDED: { status: 429, title: 'The quota for this period is spent' },
+  GH_STORE_UNAVAILABLE: { status: 503, title: 'Limits cannot be checked right now' },
   // Everything else
   GH_INTERNAL: { status: 500, title: 'Internal gateway error' },
 } as const satisfies Record<string, ErrorSpec>;
@@ -71,12 +75,14 @@ export interface ProblemExtras {
   errors?: readonly { in: string; field: string; message: string }[];
   /** Extra response headers as a flat [name, value, ...] list (`Allow`, `Retry-After`). */
   headers?: readonly string[];
+  /** Extension members of the problem document (RFC 9457 §3.2), written by gateway code only (`resetAt`). */
+  extensions?: Readonly<Record<string, string | number>>;
 }
 
 const PROBLEM_TYPE_BASE = 'https://gatehouse.dev/errors/';
 
 /** problemDocument is the JSON text of a problem: type, title, status, code, requestId and optional detail. */
-export function problemDocument(code: ErrorCode, requestId: string, detail?: string, errors?: ProblemExtras['errors']): string {
+export function problemDocument(code: ErrorCode, requestId: string, detail?: string, errors?: ProblemExtras['errors'], extensions?: ProblemExtras['extensions']): string {
   const spec = ERRORS[code];
   const doc: Record<string, unknown> = {
     type: PROBLEM_TYPE_BASE + code.toLowerCase().replace(/_/g, '-'),
@@ -87,6 +93,7 @@ export function problemDocument(code: ErrorCode, requestId: string, detail?: str
   };
   if (detail !== undefined) doc.detail = detail;
   if (errors !== undefined) doc.errors = errors;
+  if (extensions !== undefined) for (const k of Object.keys(extensions)) if (!(k in doc)) doc[k] = extensions[k];
   return JSON.stringify(doc);
 }
 
@@ -114,7 +121,7 @@ export function writeProblem(res: ServerResponse, code: ErrorCode, requestId: st
     res.destroy();
     return;
   }
-  const body = problemDocument(code, requestId, extras?.detail, extras?.errors);
+  const body = problemDocument(code, requestId, extras?.detail, extras?.errors, extras?.extensions);
   const headers: string[] = [
     'content-type', 'application/problem+json',
     'content-length', String(Buffer.byteLength(body)),

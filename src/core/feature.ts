@@ -9,6 +9,8 @@ import type { Stage } from './stages.js';
 import type { Exchange } from './exchange.js';
 import type { Clock } from './clock.js';
 import type { Authenticator, ConsumerDirectory } from '../identity/types.js';
+import type { Counters } from '../stores/counters.js';
+import type { PlanIndex } from '../plans/plans.js';
 
 /** FeatureScope says where a feature key may stand in the config. */
 export type FeatureScope = 'route' | 'service' | 'defaults';
@@ -32,6 +34,10 @@ export interface FeatureContext {
    * feature's own, so work done for one route is reused by the others and a reload starts afresh.
    */
   readonly generation: Map<unknown, unknown>;
+  /** The store, usage meter, fail mode and wall clock shared by limits (outlives config generations). */
+  readonly counters: Counters;
+  /** The plans of this config generation. */
+  readonly plans: PlanIndex;
 }
 
 /**

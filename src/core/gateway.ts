@@ -206,6 +206,11 @@ export class Gateway {
     const route = found.route;
     ex.route = route;
     ex.params = found.params;
+    if (route.onLog !== null) {
+      // One shared listener reads the exchange off the response: no closure is built per request.
+      (res as LoggedResponse)[EXCHANGE] = ex;
+      res.once('close', runLogHooks);
+    }
     ex.upstreamPath = target.path;
     // The connection is closed after the 413 rather than kept alive: draining a refused body to reach the next
     // request would cost whatever length the client declared. What arrives before the close is discarded.
@@ -219,6 +224,22 @@ export class Gateway {
 }
 
 function finish(rt: Runtime): void { rt.done(); }
+
+const EXCHANGE = Symbol('gatehouse.exchange');
+type LoggedResponse = ServerResponse & { [EXCHANGE]?: Exchange };
+
+/**
+ * runLogHooks runs a route's onLog hooks once the response is over ('close' fires after the last byte is
+ * handed to the socket, or when the client went away first). A hook that throws is logged and the others run.
+ */
+function runLogHooks(this: LoggedResponse): void {
+  const ex = this[EXCHANGE]!;
+  this[EXCHANGE] = undefined;
+  const hooks = ex.route!.onLog!;
+  for (let i = 0; i < hooks.length; i++) {
+    try { hooks[i]!.onLog!(ex); } catch (err) { ex.runtime.log.error({ event: 'log_hook_failed', feature: hooks[i]!.name, err }, 'an onLog hook threw'); }
+  }
+}
 
 /**
  * Answers a request refused before routing, and closes the connection: after bad framing, a refused upgrade

@@ -16,6 +16,8 @@ import { redact } from './redact/feature.js';
 import { headers } from './headers/feature.js';
 import { securityHeaders } from './security-headers/feature.js';
 import { validate } from './validate/feature.js';
+import { rateLimit } from './rate-limit/feature.js';
+import { quota } from './quota/feature.js';
 
 /** FEATURES lists every built-in feature definition. */
 export const FEATURES: readonly FeatureDefinition[] = [
@@ -26,6 +28,8 @@ export const FEATURES: readonly FeatureDefinition[] = [
   auth,
   deny,
   allow,
+  rateLimit,
+  quota,
   validate,
   stripPrefix,
   rewrite,

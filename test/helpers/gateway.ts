@@ -18,7 +18,7 @@ export interface TestGateway extends RunningGateway {
 }
 
 /** startTestGateway writes `yaml` to a temp file and starts the gateway on it (listen on 127.0.0.1:0 unless set). */
-export async function startTestGateway(yaml: string, opts: { watch?: boolean; env?: NodeJS.ProcessEnv } = {}): Promise<TestGateway> {
+export async function startTestGateway(yaml: string, opts: { watch?: boolean; env?: NodeJS.ProcessEnv; wallClock?: () => number } = {}): Promise<TestGateway> {
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-test-'));
   const file = join(dir, 'gatehouse.yaml');
   const full = /^listen:/m.test(yaml) ? yaml : `listen: { host: 127.0.0.1, port: 0 }\n${yaml}`;
@@ -31,7 +31,7 @@ export async function startTestGateway(yaml: string, opts: { watch?: boolean; en
     },
   });
   const log = pino({ level: 'debug' }, sink);
-  const gw = await startGateway({ configFile: file, log, watch: opts.watch ?? false, ...(opts.env ? { env: opts.env } : {}) });
+  const gw = await startGateway({ configFile: file, log, watch: opts.watch ?? false, ...(opts.env ? { env: opts.env } : {}), ...(opts.wallClock ? { wallClock: opts.wallClock } : {}) });
   return Object.assign(gw, {
     file,
     logs,

@@ -1,0 +1,67 @@
+/**
+ * Counters bundles what limits and metering share for the life of a process: the store, the usage meter and
+ * the fail mode. It outlives config generations: a hot reload that leaves `store:` and `metering:` unchanged
+ * keeps the same Counters (and its Redis connection and in-memory counts); one that changes them builds a new
+ * one, and the old one is closed (its usage flushed) after the swap.
+ */
+import type { Logger } from 'pino';
+import type { Store } from './types.js';
+import type { StoreConfig } from './schema.js';
+import type { MeteringConfig } from '../metering/schema.js';
+import { Meter } from '../metering/meter.js';
+import { MemoryStore } from './memory.js';
+import { createStore } from './index.js';
+import { parseDuration } from '../config/units.js';
+import type { Clock } from '../core/clock.js';
+
+/** FailMode says what limited routes do while the store cannot answer. */
+export type FailMode = 'open' | 'closed';
+
+/** Counters is the store, the meter and the fail mode of a running gateway. */
+export class Counters {
+  readonly store: Store;
+  /** The usage meter, or null when `metering.enabled` is false. */
+  readonly meter: Meter | null;
+  readonly failMode: FailMode;
+  /** Wall clock (Unix ms) used for windows, calendar periods and usage hours; injectable in tests. */
+  readonly wallClock: Clock;
+  readonly fingerprint: string;
+
+  constructor(store: Store, meter: Meter | null, failMode: FailMode, wallClock: Clock, fingerprint: string) {
+    this.store = store;
+    this.meter = meter;
+    this.failMode = failMode;
+    this.wallClock = wallClock;
+    this.fingerprint = fingerprint;
+  }
+
+  /** open connects the configured store (Redis is imported only when configured) and starts the meter. */
+  static async open(store: StoreConfig, metering: MeteringConfig, log: Logger, wallClock: Clock = Date.now): Promise<Counters> {
+    const s = await createStore(store, log, parseDuration(metering.retention));
+    const meter = metering.enabled ? new Meter(s, log, wallClock, parseDuration(metering.flushInterval)) : null;
+    meter?.start();
+    return new Counters(s, meter, failModeOf(store), wallClock, countersFingerprint(store, metering));
+  }
+
+  /** memory builds in-memory counters without a flush timer (config checks, tools and unit tests). */
+  static memory(metering: MeteringConfig | null, log: Logger, wallClock: Clock = Date.now): Counters {
+    const s = new MemoryStore();
+    const meter = metering?.enabled ? new Meter(s, log, wallClock, parseDuration(metering.flushInterval)) : null;
+    return new Counters(s, meter, 'open', wallClock, '');
+  }
+
+  /** close flushes the meter and closes the store. */
+  async close(): Promise<void> {
+    await this.meter?.close();
+    await this.store.close();
+  }
+}
+
+/** countersFingerprint identifies the settings a Counters was built from, to keep it across reloads. */
+export function countersFingerprint(store: StoreConfig, metering: MeteringConfig): string {
+  return JSON.stringify([store, metering]);
+}
+
+function failModeOf(store: StoreConfig): FailMode {
+  return typeof store === 'object' ? store.redis.failMode : 'open';
+}

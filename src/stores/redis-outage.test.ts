@@ -1,0 +1,226 @@
+/**
+ * The Redis store through an outage, against a private redis-server on a free port: requests fail fast
+ * with StoreError while it is gone, the outage is counted and logged once (not once per request), and the
+ * store recovers by itself when Redis is back. A store opened while Redis is down starts in an outage and
+ * recovers the same way.
+ *
+ * Needs `redis-server` in PATH: skipped without it, except under CI=true, where that is a failure. Waits are
+ * generous (a loaded 2-core machine), and every child process is killed in `finally`.
+ */
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { pino, type Logger } from 'pino';
+import { RedisStore } from './redis.js';
+import { StoreError, type LimitCheck } from './types.js';
+
+const CI = process.env.CI === 'true';
+const TIMEOUT_MS = 250;
+/** Slack on top of the store's timeout before a failing call must have answered (loaded machine). */
+const SLACK_MS = 3000;
+/** How long recovery may take: the reconnection backoff is capped at 2 s, the machine may be slow. */
+const RECOVERY_MS = 10_000;
+
+const missing = redisServerMissing();
+
+if (missing !== null && CI) {
+  test('redis-server is in PATH (required under CI=true)', () => {
+    assert.fail(`redis-server not found: ${missing}`);
+  });
+}
+
+/** Why redis-server cannot be run, or null. */
+function redisServerMissing(): string | null {
+  const r = spawnSync('redis-server', ['--version'], { encoding: 'utf8', timeout: 10_000 });
+  if (r.error) return r.error.message;
+  return r.status === 0 ? null : `redis-server --version exited with ${r.status}`;
+}
+
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((resolve, reject) => {
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', resolve);
+  });
+  const { port } = srv.address() as { port: number };
+  await new Promise<void>((resolve) => srv.close(() => resolve()));
+  return port;
+}
+
+/** Starts a throwaway redis-server (no persistence) and resolves once it accepts connections. */
+async function startRedis(port: number): Promise<ChildProcess> {
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`redis-server did not start on ${port}: ${output}`)), 15_000);
+      const onData = (chunk: Buffer): void => {
+        output += chunk.toString();
+        if (output.includes('Ready to accept connections')) { clearTimeout(timer); resolve(); }
+      };
+      child.stdout!.on('data', onData);
+      child.stderr!.on('data', onData);
+      child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`redis-server exited (${code}): ${output}`)); });
+      child.once('error', (err) => { clearTimeout(timer); reject(err); });
+    });
+  } catch (err) {
+    await stopRedis(child);
+    throw err;
+  }
+  child.stdout!.resume();
+  child.stderr!.resume();
+  return child;
+}
+
+/** Kills a redis-server (SIGKILL: a crash, not a shutdown) and waits for it to be gone. */
+async function stopRedis(child: ChildProcess | null): Promise<void> {
+  if (child === null || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGKILL');
+  await exited;
+}
+
+/** A pino logger whose lines are kept, parsed, in `lines`. */
+function captureLog(): { log: Logger; lines: Record<string, unknown>[] } {
+  const lines: Record<string, unknown>[] = [];
+  const log = pino({ level: 'debug' }, { write: (line: string) => { lines.push(JSON.parse(line) as Record<string, unknown>); } });
+  return { log, lines };
+}
+
+function events(lines: Record<string, unknown>[], event: string): Record<string, unknown>[] {
+  return lines.filter((l) => l.event === event);
+}
+
+async function waitUntil(cond: () => boolean, ms: number): Promise<boolean> {
+  const deadline = performance.now() + ms;
+  while (performance.now() < deadline) {
+    if (cond()) return true;
+    await sleep(50);
+  }
+  return cond();
+}
+
+function isUnavailable(err: unknown): boolean {
+  return err instanceof StoreError && err.message === 'store unavailable' && err.cause !== undefined;
+}
+
+describe('redis store outage', { skip: missing === null ? false : `redis-server not in PATH (${missing}): install Redis to run this test` }, () => {
+  test('fails fast while Redis is down, logs the outage once, recovers by itself', { timeout: 90_000 }, async () => {
+    const port = await freePort();
+    let server: ChildProcess | null = await startRedis(port);
+    const { log, lines } = captureLog();
+    const store = await RedisStore.open({ url: `redis://127.0.0.1:${port}`, keyPrefix: 'gh-outage:', timeoutMs: TIMEOUT_MS, log });
+    try {
+      const now = Date.now();
+      const checks: LimitCheck[] = [{ key: 'rl:outage', algorithm: 'fixed-window', limit: 10, windowMs: 60_000 }];
+      assert.deepEqual(store.health, { up: true, outages: 0 });
+      assert.equal((await store.consume(checks, now, 1)).states[0]!.remaining, 9);
+
+      await stopRedis(server);
+      server = null;
+
+      const started = performance.now();
+      await assert.rejects(store.consume(checks, now, 1), isUnavailable);
+      const elapsed = performance.now() - started;
+      assert.ok(elapsed < TIMEOUT_MS + SLACK_MS, `the first failing call took ${elapsed} ms`);
+      assert.deepEqual(store.health, { up: false, outages: 1 });
+
+      for (let i = 0; i < 20; i++) await assert.rejects(store.consume(checks, now, 1), isUnavailable);
+      await assert.rejects(store.peek(checks, now), isUnavailable);
+      await assert.rejects(Promise.resolve(store.addUsage([{ consumer: 'c', route: 'r', statusClass: 2, hour: 0, count: 1 }])), isUnavailable);
+      assert.deepEqual(store.health, { up: false, outages: 1 });
+      const down = events(lines, 'store_down');
+      assert.equal(down.length, 1, 'one store_down log per outage, however many calls fail');
+      assert.equal(down[0]!.store, 'redis');
+      assert.equal(down[0]!.level, 40);
+      assert.equal(events(lines, 'store_recovered').length, 0);
+
+      server = await startRedis(port);
+      assert.ok(await waitUntil(() => store.health.up, RECOVERY_MS), 'the store reconnected by itself');
+      assert.deepEqual(store.health, { up: true, outages: 1 });
+      const recovered = events(lines, 'store_recovered');
+      assert.equal(recovered.length, 1);
+      assert.equal(recovered[0]!.level, 30);
+      assert.equal(typeof recovered[0]!.downMs, 'number');
+      assert.ok((recovered[0]!.downMs as number) >= 0);
+
+      // A fresh server (no persistence): counting starts over and works.
+      assert.equal((await store.consume(checks, now, 1)).states[0]!.remaining, 9);
+      assert.equal((await store.consume(checks, now, 1)).states[0]!.remaining, 8);
+      assert.equal(events(lines, 'store_down').length, 1);
+    } finally {
+      await store.close();
+      await stopRedis(server);
+    }
+  });
+
+  test('a Redis that stops answering (paused, connection open): calls time out, a later success ends the outage', { timeout: 90_000 }, async () => {
+    const port = await freePort();
+    const server = await startRedis(port);
+    const { log, lines } = captureLog();
+    const store = await RedisStore.open({ url: `redis://127.0.0.1:${port}`, keyPrefix: 'gh-outage:', timeoutMs: TIMEOUT_MS, log });
+    let paused = false;
+    try {
+      const checks: LimitCheck[] = [{ key: 'rl:paused', algorithm: 'sliding-window', limit: 100, windowMs: 60_000 }];
+      await store.consume(checks, Date.now(), 1);
+      server.kill('SIGSTOP');
+      paused = true;
+      for (let i = 0; i < 3; i++) {
+        const started = performance.now();
+        await assert.rejects(store.consume(checks, Date.now(), 1), isUnavailable);
+        const elapsed = performance.now() - started;
+        assert.ok(elapsed < TIMEOUT_MS + SLACK_MS, `a call to a paused Redis took ${elapsed} ms`);
+      }
+      assert.deepEqual(store.health, { up: false, outages: 1 });
+      assert.equal(events(lines, 'store_down').length, 1);
+      server.kill('SIGCONT');
+      paused = false;
+      // The connection never closed, so no 'ready' comes: the first answer ends the outage.
+      let ok = false;
+      const deadline = performance.now() + RECOVERY_MS;
+      while (!ok && performance.now() < deadline) {
+        try {
+          await store.consume(checks, Date.now(), 1);
+          ok = true;
+        } catch {
+          await sleep(100);
+        }
+      }
+      assert.ok(ok, 'calls succeed again once Redis answers');
+      assert.deepEqual(store.health, { up: true, outages: 1 });
+      assert.equal(events(lines, 'store_recovered').length, 1);
+    } finally {
+      if (paused) server.kill('SIGCONT');
+      await store.close();
+      await stopRedis(server);
+    }
+  });
+
+  test('a store opened while Redis is down starts in an outage and recovers when Redis starts', { timeout: 90_000 }, async () => {
+    const port = await freePort();
+    let server: ChildProcess | null = null;
+    const { log, lines } = captureLog();
+    const started = performance.now();
+    const store = await RedisStore.open({ url: `redis://127.0.0.1:${port}`, keyPrefix: 'gh-outage:', timeoutMs: TIMEOUT_MS, log });
+    try {
+      assert.ok(performance.now() - started < 1000 + SLACK_MS, 'open does not wait for Redis past about a second');
+      assert.deepEqual(store.health, { up: false, outages: 1 });
+      assert.equal(events(lines, 'store_down').length, 1);
+      const checks: LimitCheck[] = [{ key: 'rl:late', algorithm: 'token-bucket', limit: 2, windowMs: 1000 }];
+      for (let i = 0; i < 5; i++) await assert.rejects(store.consume(checks, Date.now(), 1), isUnavailable);
+      assert.equal(events(lines, 'store_down').length, 1);
+
+      server = await startRedis(port);
+      assert.ok(await waitUntil(() => store.health.up, RECOVERY_MS), 'the store connected by itself');
+      assert.deepEqual(store.health, { up: true, outages: 1 });
+      assert.equal(events(lines, 'store_recovered').length, 1);
+      const now = Date.now();
+      assert.deepEqual(await store.consume(checks, now, 1), { allowed: true, states: [{ remaining: 1, resetMs: 500, retryAfterMs: 0 }] });
+    } finally {
+      await store.close();
+      await stopRedis(server);
+    }
+  });
+});

@@ -1,0 +1,272 @@
+/**
+ * The Redis store: counters shared by every gateway on one Redis (standalone or behind Sentinel; Redis
+ * Cluster is not supported, see redis-scripts.ts), exact across instances because each consume or peek is
+ * one Lua script (one round trip, atomic). Usage is one hash per consumer and hour.
+ *
+ * A Redis that goes away must cost a request no more than `timeoutMs`: commands are never queued while the
+ * connection is down (they fail at once), every command has that timeout, and the client reconnects forever
+ * in the background (100 ms doubling to 2 s). Callers see only StoreError (the library's error stays in
+ * `cause`, never in a response) and apply their fail mode. Each outage is counted and logged once when it
+ * begins and once when it ends, however many requests fail in between.
+ */
+import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { StoreError, type ConsumeResult, type LimitCheck, type LimitState, type Store, type StoreHealth, type UsageRecord } from './types.js';
+import { ALGORITHM_CODE, DEFAULT_USAGE_RETENTION_MS, HOUR_MS, checkUsageRange, compareUsage } from './algorithms.js';
+import { LIMIT_SCRIPT } from './redis-scripts.js';
+
+/** RedisStoreOptions configure a RedisStore (from `store.redis`, with the timeout parsed). */
+export interface RedisStoreOptions {
+  /** `redis://[user:password@]host:port[/db]` or `rediss://` for TLS. */
+  url: string;
+  /** Prefix of every key written (several gateways or other users may share the Redis). */
+  keyPrefix: string;
+  /** Longest wait for one command, in ms. */
+  timeoutMs: number;
+  log: Logger;
+  /** How long hourly usage is kept, in ms (default 400 days). */
+  usageRetentionMs?: number;
+}
+
+/** How long `open` waits for the first connection before returning a store that is down (and retrying). */
+const OPEN_WAIT_MS = 1000;
+const RETRY_FIRST_MS = 100;
+const RETRY_MAX_MS = 2000;
+/** A command error that is not an outage (a key of the wrong type) is logged at most this often. */
+const COMMAND_ERROR_LOG_INTERVAL_MS = 60_000;
+/**
+ * Replies by which Redis says it cannot serve at all (loading, failing over, out of memory, refusing our
+ * credentials): an outage. Other error replies (WRONGTYPE, ERR) concern one command and leave it up.
+ */
+const OUTAGE_REPLY = /^(LOADING|BUSY|MASTERDOWN|READONLY|NOREPLICAS|CLUSTERDOWN|TRYAGAIN|OOM|MISCONF|NOAUTH|WRONGPASS|NOPERM)\b/;
+
+/** The script command defineCommand adds: numKeys, then KEYS and ARGV (ioredis flattens the arrays). */
+interface LimitCommand {
+  ghLimit(numKeys: number, keys: string[], argv: (string | number)[]): Promise<unknown>;
+}
+
+/** RedisStore keeps counters and usage in Redis. Build it with `RedisStore.open`. */
+export class RedisStore implements Store {
+  readonly kind = 'redis' as const;
+  readonly #client: Redis;
+  readonly #prefix: string;
+  readonly #log: Logger;
+  readonly #usageRetentionMs: number;
+  #up = false;
+  #outages = 0;
+  /** performance.now() when the current outage began; -1 when none is open. */
+  #downSince = -1;
+  #lastCommandErrorLog = -Infinity;
+  #closing = false;
+
+  private constructor(options: RedisStoreOptions) {
+    this.#prefix = options.keyPrefix;
+    this.#log = options.log;
+    this.#usageRetentionMs = options.usageRetentionMs ?? DEFAULT_USAGE_RETENTION_MS;
+    this.#client = new Redis(options.url, {
+      // Fail fast while down: a queued command would hold its request past the timeout.
+      enableOfflineQueue: false,
+      // Reject commands in flight as soon as the connection drops, and never resend them after a
+      // reconnection: the caller has already applied its fail mode, and a resent consume would charge twice.
+      maxRetriesPerRequest: 0,
+      autoResendUnfulfilledCommands: false,
+      commandTimeout: options.timeoutMs,
+      // A connection attempt that hangs (a host gone from the network) only delays the next attempt.
+      connectTimeout: Math.max(2000, options.timeoutMs * 4),
+      retryStrategy: (times: number) => Math.min(RETRY_FIRST_MS * 2 ** Math.min(times - 1, 5), RETRY_MAX_MS),
+      connectionName: 'gatehouse',
+    });
+    this.#client.defineCommand('ghLimit', { lua: LIMIT_SCRIPT });
+    this.#client.on('ready', () => this.#markUp());
+    this.#client.on('close', () => { if (this.#up) this.#markDown('connection closed'); });
+    // Without a listener ioredis prints every failed reconnection; the outage is logged once instead.
+    this.#client.on('error', (err: Error) => this.#log.debug({ event: 'store_error', store: 'redis', err: err.message }, 'redis connection error'));
+  }
+
+  /**
+   * open connects to Redis and waits up to about a second for it. A Redis that is not there yet gives a
+   * store that is down (logged as an outage) and keeps connecting in the background; it is used as soon as
+   * it answers, without a restart.
+   */
+  static async open(options: RedisStoreOptions): Promise<RedisStore> {
+    const store = new RedisStore(options);
+    await store.#waitReady(OPEN_WAIT_MS);
+    if (!store.#up) store.#markDown('could not connect');
+    return store;
+  }
+
+  /** health says whether Redis answers now and how many outages there were. */
+  get health(): StoreHealth {
+    return { up: this.#up, outages: this.#outages };
+  }
+
+  /** consume checks every limit and, only if all allow, charges each by `cost`: one script, one round trip. */
+  consume(checks: readonly LimitCheck[], now: number, cost: number): Promise<ConsumeResult> {
+    return this.#run(checks, now, cost, 'consume');
+  }
+
+  /** peek returns the states of the checks (for a request of cost 1) without charging. */
+  peek(checks: readonly LimitCheck[], now: number): Promise<ConsumeResult> {
+    return this.#run(checks, now, 1, 'peek');
+  }
+
+  /**
+   * addUsage adds the records' counts with HINCRBY, in one MULTI (one round trip): a connection lost half way
+   * applies none of them, so the caller's retry of the whole batch does not count twice.
+   */
+  async addUsage(records: readonly UsageRecord[]): Promise<void> {
+    if (records.length === 0) return;
+    const tx = this.#client.multi();
+    const keys = new Set<string>();
+    for (const r of records) {
+      const key = this.#usageKey(r.consumer, r.hour);
+      tx.hincrby(key, `${r.route}\t${r.statusClass}`, r.count);
+      keys.add(key);
+    }
+    for (const key of keys) tx.pexpire(key, this.#usageRetentionMs);
+    let results: [Error | null, unknown][] | null;
+    try {
+      results = await tx.exec();
+    } catch (err) {
+      throw this.#failed(err);
+    }
+    if (results === null) throw this.#failed(new Error('usage transaction aborted'));
+    for (const [err] of results) if (err !== null) throw this.#failed(err);
+    if (!this.#up) this.#markUp();
+  }
+
+  /** readUsage returns one consumer's usage for hours in [fromHour, toHour) (at most 2 years): one pipeline. */
+  async readUsage(consumer: string, fromHour: number, toHour: number): Promise<UsageRecord[]> {
+    checkUsageRange(fromHour, toHour);
+    const hours: number[] = [];
+    for (let h = Math.ceil(fromHour / HOUR_MS) * HOUR_MS; h < toHour; h += HOUR_MS) hours.push(h);
+    if (hours.length === 0) return [];
+    const pipeline = this.#client.pipeline();
+    for (const h of hours) pipeline.hgetall(this.#usageKey(consumer, h));
+    let results: [Error | null, unknown][] | null;
+    try {
+      results = await pipeline.exec();
+    } catch (err) {
+      throw this.#failed(err);
+    }
+    if (results === null) throw this.#failed(new Error('usage pipeline aborted'));
+    const out: UsageRecord[] = [];
+    for (let i = 0; i < results.length; i++) {
+      const [err, fields] = results[i]!;
+      if (err !== null) throw this.#failed(err);
+      for (const [field, count] of Object.entries(fields as Record<string, string>)) {
+        const tab = field.lastIndexOf('\t');
+        if (tab < 0) continue;
+        out.push({ consumer, route: field.slice(0, tab), statusClass: Number(field.slice(tab + 1)), hour: hours[i]!, count: Number(count) });
+      }
+    }
+    if (!this.#up) this.#markUp();
+    return out.sort(compareUsage);
+  }
+
+  /** close quits the connection (waiting for replies in flight) and stops reconnecting. */
+  async close(): Promise<void> {
+    if (this.#closing) return;
+    this.#closing = true;
+    if (this.#client.status === 'ready') {
+      try {
+        await this.#client.quit();
+        return;
+      } catch {
+        // Fall through: drop the connection.
+      }
+    }
+    this.#client.disconnect();
+  }
+
+  async #run(checks: readonly LimitCheck[], now: number, cost: number, mode: 'consume' | 'peek'): Promise<ConsumeResult> {
+    const n = checks.length;
+    if (n === 0) return { allowed: true, states: [] };
+    const keys: string[] = new Array(n);
+    const argv: (string | number)[] = new Array(3 + 4 * n);
+    argv[0] = now;
+    argv[1] = cost;
+    argv[2] = mode;
+    for (let i = 0; i < n; i++) {
+      const c = checks[i]!;
+      keys[i] = this.#prefix + c.key;
+      const at = 3 + 4 * i;
+      argv[at] = ALGORITHM_CODE[c.algorithm];
+      argv[at + 1] = c.limit;
+      argv[at + 2] = c.windowMs;
+      argv[at + 3] = c.windowEnd ?? 0;
+    }
+    let reply: unknown;
+    try {
+      reply = await (this.#client as unknown as LimitCommand).ghLimit(n, keys, argv);
+    } catch (err) {
+      throw this.#failed(err);
+    }
+    if (!this.#up) this.#markUp();
+    if (!Array.isArray(reply) || reply.length !== 1 + 3 * n) throw this.#failed(new Error('unexpected reply from the limit script'), false);
+    const states: LimitState[] = new Array(n);
+    for (let i = 0; i < n; i++) {
+      const at = 1 + 3 * i;
+      states[i] = { remaining: Number(reply[at]), resetMs: Number(reply[at + 1]), retryAfterMs: Number(reply[at + 2]) };
+    }
+    return { allowed: reply[0] === 1, states };
+  }
+
+  #usageKey(consumer: string, hour: number): string {
+    return `${this.#prefix}u:${consumer}:${hour}`;
+  }
+
+  /** Turns a failure into the StoreError callers see; an outage unless Redis answered for this command only. */
+  #failed(err: unknown, outage = !isCommandError(err)): StoreError {
+    if (outage) {
+      this.#markDown(err);
+      return new StoreError('store unavailable', { cause: err });
+    }
+    const t = performance.now();
+    if (t - this.#lastCommandErrorLog >= COMMAND_ERROR_LOG_INTERVAL_MS) {
+      this.#lastCommandErrorLog = t;
+      this.#log.error({ event: 'store_command_failed', store: 'redis', err: messageOf(err) }, 'a redis command failed (is another program writing under the key prefix?)');
+    }
+    return new StoreError('store command failed', { cause: err });
+  }
+
+  #markDown(reason: unknown): void {
+    if (this.#closing || this.#downSince >= 0) return;
+    this.#up = false;
+    this.#downSince = performance.now();
+    this.#outages++;
+    this.#log.warn({ event: 'store_down', store: 'redis', reason: messageOf(reason) }, 'redis store unavailable: limits apply their fail mode until it is back');
+  }
+
+  #markUp(): void {
+    if (this.#closing || this.#up) return;
+    this.#up = true;
+    if (this.#downSince < 0) return; // the first connection: no outage to end
+    const downMs = Math.round(performance.now() - this.#downSince);
+    this.#downSince = -1;
+    this.#log.info({ event: 'store_recovered', store: 'redis', downMs }, 'redis store available again');
+  }
+
+  /** Resolves when the client is ready or after `ms`, whichever comes first. */
+  #waitReady(ms: number): Promise<void> {
+    if (this.#client.status === 'ready') return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.#client.removeListener('ready', done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.#client.once('ready', done);
+    });
+  }
+}
+
+/** Whether Redis answered this one command with an error that does not mean it is unavailable. */
+function isCommandError(err: unknown): boolean {
+  return err instanceof Error && err.name === 'ReplyError' && !OUTAGE_REPLY.test(err.message);
+}
+
+function messageOf(reason: unknown): string {
+  return reason instanceof Error ? reason.message : String(reason);
+}

@@ -1,0 +1,52 @@
+/**
+ * Redis for tests: the URL (REDIS_URL or the machine's 127.0.0.1:6379), whether it answers, a unique key
+ * prefix per test so parallel test files never share counters, and cleanup of that prefix. Outside CI a
+ * test that finds no Redis says so and skips; under CI=true it fails instead.
+ */
+import type { TestContext } from 'node:test';
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+
+/** REDIS_URL is the Redis the tests use. */
+export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+let reachable: Promise<boolean> | null = null;
+
+/** redisReachable pings Redis once per process. */
+export function redisReachable(): Promise<boolean> {
+  reachable ??= (async () => {
+    const r = new Redis(REDIS_URL, { lazyConnect: true, connectTimeout: 1000, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null });
+    try { await r.connect(); return (await r.ping()) === 'PONG'; } catch { return false; } finally { r.disconnect(); }
+  })();
+  return reachable;
+}
+
+/**
+ * needRedis returns true when Redis is there; otherwise skips the test (outside CI) or throws (under CI=true,
+ * where every Redis test must run).
+ */
+export async function needRedis(t: TestContext): Promise<boolean> {
+  if (await redisReachable()) return true;
+  if (process.env.CI === 'true') throw new Error(`Redis is required under CI=true but ${REDIS_URL} does not answer`);
+  t.skip(`Redis not reachable at ${REDIS_URL}; start it with: redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save '' --appendonly no`);
+  return false;
+}
+
+/** uniquePrefix gives a key prefix no other test uses. */
+export function uniquePrefix(): string {
+  return `gh-test-${randomBytes(6).toString('hex')}:`;
+}
+
+/** dropPrefix deletes every key under `prefix`. */
+export async function dropPrefix(prefix: string): Promise<void> {
+  const r = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  try {
+    await r.connect();
+    let cursor = '0';
+    do {
+      const [next, keys] = await r.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
+      cursor = next;
+      if (keys.length > 0) await r.del(...keys);
+    } while (cursor !== '0');
+  } catch { /* best effort */ } finally { r.disconnect(); }
+}
