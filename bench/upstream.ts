@@ -7,6 +7,7 @@
 //   POST /post  reads and discards the request body, then 200, 64 bytes
 //   POST /json  reads and discards the request body, then 200 with BODY_JSON (about 1 KB of JSON with
 //               sensitive-looking fields, for redaction)
+//   POST /v1/traces  reads and discards an OTLP export, then 200 `{}` (the sink of the tracing target)
 //   else        404, empty
 //
 // Usage: node dist/bench/upstream.js [--port N] [--host H]
@@ -33,6 +34,8 @@ const HEADERS_64B = ['content-type', 'application/octet-stream', 'content-length
 const HEADERS_64K = ['content-type', 'application/octet-stream', 'content-length', String(BODY_64K.length)];
 const HEADERS_EMPTY = ['content-length', '0'];
 const HEADERS_JSON = ['content-type', 'application/json', 'content-length', String(BODY_JSON.length)];
+const BODY_OTLP = Buffer.from('{}');
+const HEADERS_OTLP = ['content-type', 'application/json', 'content-length', String(BODY_OTLP.length)];
 
 /** UpstreamRequest is this server's request class: it carries its response, so the POST body's 'end'
  * listener can be one module-level function instead of a closure per request. */
@@ -45,6 +48,7 @@ function onPostBodyEnd(this: UpstreamRequest): void {
   this.benchRes = null;
   if (res === null) return;
   if (this.url === '/json') res.writeHead(200, HEADERS_JSON).end(BODY_JSON);
+  else if (this.url === '/v1/traces') res.writeHead(200, HEADERS_OTLP).end(BODY_OTLP);
   else res.writeHead(200, HEADERS_64B).end(BODY_64B);
 }
 
@@ -53,7 +57,7 @@ function handle(req: UpstreamRequest, res: ServerResponse): void {
   if (req.method === 'GET') {
     if (url === '/64b') { res.writeHead(200, HEADERS_64B).end(BODY_64B); return; }
     if (url === '/64k') { res.writeHead(200, HEADERS_64K).end(BODY_64K); return; }
-  } else if (req.method === 'POST' && (url === '/post' || url === '/json')) {
+  } else if (req.method === 'POST' && (url === '/post' || url === '/json' || url === '/v1/traces')) {
     // Read the whole body (discarding it) before answering, as a real service would.
     req.benchRes = res;
     req.on('end', onPostBodyEnd);

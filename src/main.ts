@@ -12,8 +12,17 @@ import { ConfigError } from './config/errors.js';
 import { parseDuration } from './config/units.js';
 import { Gateway } from './core/gateway.js';
 import { createLogger } from './observability/log.js';
+import { pino } from 'pino';
+import type { Runtime } from './core/runtime.js';
+import type { Exchange } from './core/exchange.js';
 import { Counters, countersFingerprint } from './stores/counters.js';
 import type { Clock } from './core/clock.js';
+import { AccessLog, accessLogDestination } from './observability/access-log.js';
+import { AdminServer } from './admin/server.js';
+import { createTracer, type TracerOptions } from './observability/tracing.js';
+import { GatewayMetrics } from './observability/metrics.js';
+import type { RequestSink } from './observability/types.js';
+import type { DestinationStream } from 'pino';
 
 /** StartOptions configure startGateway. */
 export interface StartOptions {
@@ -26,6 +35,12 @@ export interface StartOptions {
   env?: NodeJS.ProcessEnv;
   /** Wall clock (Unix ms) for rate-limit windows, quota periods and usage hours; tests inject one. Default Date.now. */
   wallClock?: Clock;
+  /** Where event lines go when `log` is not given (default stdout; `--pretty` passes a rendering stream). */
+  logDestination?: DestinationStream;
+  /** Where access lines go when `log.access.file` is not set (default: the process's stdout; tests capture it). */
+  accessDestination?: DestinationStream;
+  /** Exporter settings for tests (a short batch delay). */
+  tracing?: TracerOptions;
 }
 
 /** RunningGateway is a started gateway. */
@@ -40,13 +55,16 @@ export interface RunningGateway {
   close(): Promise<void>;
   /** The store, meter and fail mode in use (replaced when a reload changes `store:` or `metering:`). */
   readonly counters: Counters;
+  /** Base URL of the admin listener (http://127.0.0.1:9080), or null when `admin:` is not set. */
+  readonly adminUrl: string | null;
 }
 
 /** startGateway loads the config, listens, and returns the running gateway; throws ConfigError on a bad config. */
 export async function startGateway(opts: StartOptions): Promise<RunningGateway> {
-  const log = opts.log ?? createLogger();
+  const log = opts.log ?? createLogger(opts.logDestination === undefined ? {} : { destination: opts.logDestination });
   const file = resolve(opts.configFile);
   let loaded = loadConfigFile(file, opts.env);
+  if (opts.log === undefined && (opts.env ?? process.env).GATEHOUSE_LOG_LEVEL === undefined) log.level = loaded.config.log.level;
   await preloadFor(loaded.config);
   const wallClock = opts.wallClock ?? Date.now;
   let counters = await Counters.open(loaded.config.store, loaded.config.metering, log, wallClock);
@@ -58,19 +76,46 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
     throw err;
   }
   for (const w of runtime.warnings) log.warn({ event: 'config_warning' }, w);
+  // Observability lives as long as the process: every config generation reports to the same sinks.
+  const accessCfg = loaded.config.log.access;
+  const accessLog = accessCfg.enabled ? new AccessLog(accessCfg, accessLogDestination(accessCfg, loaded.dir, opts.accessDestination ?? pino.destination({ dest: 1, sync: false }))) : null;
+  // Metrics are served by the admin listener: without one there is nobody to scrape them, so none are kept.
+  const metrics = loaded.config.admin !== undefined && loaded.config.metrics.enabled
+    ? new GatewayMetrics(loaded.config.metrics, () => gateway.runtime, () => counters.store.health) : null;
+  const sink: RequestSink | null = accessLog !== null && metrics !== null ? new BothSinks(accessLog, metrics) : accessLog ?? metrics;
+  const tracer = await createTracer(loaded.config.tracing, log, opts.tracing);
+  const observe = (rt: Runtime): void => { rt.sink = sink; rt.tracer = tracer; };
+  observe(runtime);
   const gateway = new Gateway(runtime, log);
   runtime.start();
+  let admin: AdminServer | null = null;
+  let adminUrl: string | null = null;
+  if (loaded.config.admin !== undefined) {
+    admin = new AdminServer(loaded.config.admin, { runtime: () => gateway.runtime, counters: () => counters, metrics });
+    try {
+      const a = await admin.listen(loaded.config.admin.host, loaded.config.admin.port);
+      adminUrl = `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
+    } catch (err) {
+      await runtime.retire(0);
+      await counters.close();
+      await tracer?.close();
+      throw err;
+    }
+  }
   const { host, port } = loaded.config.listen;
   let address;
   try {
     address = await gateway.listen(host, port);
   } catch (err) {
+    await admin?.close();
     await runtime.retire(0);
     await counters.close();
+    await tracer?.close();
     throw err;
   }
   const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${shown === '0.0.0.0' ? '127.0.0.1' : shown}:${address.port}`;
+  if (adminUrl !== null) log.info({ event: 'admin_started', url: adminUrl }, `admin listener on ${adminUrl} (/healthz, /readyz, /metrics)`);
   log.info({ event: 'started', url, routes: runtime.routes.length, services: runtime.services.size, generation: runtime.generation },
     `gatehouse listening on ${url} (${runtime.routes.length} route${runtime.routes.length === 1 ? '' : 's'}, ${runtime.services.size} service${runtime.services.size === 1 ? '' : 's'})`);
 
@@ -84,29 +129,38 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
       next = loadConfigFile(file, opts.env);
       await preloadFor(next.config);
       // The store and the meter are kept across reloads unless their settings changed.
-      if (countersFingerprint(next.config.store, next.config.metering) !== counters.fingerprint) {
-        nextCounters = await Counters.open(next.config.store, next.config.metering, log, wallClock);
+      const fp = countersFingerprint(next.config.store, next.config.metering);
+      if (fp !== counters.fingerprint) {
+        // Only metering changed: keep the store, so rate-limit and quota counters survive the reload.
+        nextCounters = fp.startsWith(`${counters.storeFingerprint}\u0000`)
+          ? counters.withMetering(next.config.store, next.config.metering, log)
+          : await Counters.open(next.config.store, next.config.metering, log, wallClock);
       }
       rt = compile(next, log, undefined, gateway.runtime, nextCounters);
+      observe(rt);
     } catch (err) {
       if (nextCounters !== counters) await nextCounters.close();
       const problems = err instanceof ConfigError ? err.message.split('\n') : [String((err as Error).message)];
+      metrics?.onReload(false);
       log.error({ event: 'reload_refused', problems }, `config reload refused; the previous config keeps serving:\n${problems.join('\n')}`);
       return false;
     }
-    const listenChanged = JSON.stringify(next.config.listen) !== JSON.stringify(loaded.config.listen);
-    if (listenChanged) log.warn({ event: 'config_warning' }, 'listen settings changed: they take effect at the next restart');
+    for (const key of ['listen', 'admin', 'log', 'tracing'] as const) {
+      if (JSON.stringify(next.config[key]) !== JSON.stringify(loaded.config[key])) log.warn({ event: 'config_warning' }, `${key} settings changed: they take effect at the next restart`);
+    }
     for (const w of rt.warnings) log.warn({ event: 'config_warning' }, w);
     const diff = configDiff(loaded, next);
     const drainMs = parseDuration(next.config.listen.shutdownTimeout);
     const retired = gateway.swap(rt, drainMs);
     if (nextCounters !== counters) {
       const old = counters;
+      nextCounters.adoptStore(old);
       counters = nextCounters;
       // The old store serves the old generation's requests until they finish, then its usage is flushed.
       void Promise.resolve(retired).then(() => old.close());
     }
     loaded = next;
+    metrics?.onReload(true);
     log.info({ event: 'config_reloaded', generation: rt.generation, ...diff }, `config reloaded (generation ${rt.generation}): ${describeDiff(diff)}`);
     return true;
   };
@@ -139,7 +193,10 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
       watcher?.close();
       log.info({ event: 'shutdown' }, 'shutting down: draining requests in flight');
       await gateway.shutdown(parseDuration(loaded.config.listen.shutdownTimeout));
+      await admin?.close();
       await counters.close();
+      await tracer?.close();
+      await accessLog?.flush();
       log.info({ event: 'stopped' }, 'stopped');
     })();
     return closing;
@@ -151,7 +208,15 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);
   }
-  return { gateway, url, port: address.port, reload, close, get counters() { return counters; } };
+  return { gateway, url, port: address.port, reload, close, adminUrl, get counters() { return counters; } };
+}
+
+/** BothSinks reports each finished request to the access log and to the metrics. */
+class BothSinks implements RequestSink {
+  readonly #a: RequestSink;
+  readonly #b: RequestSink;
+  constructor(a: RequestSink, b: RequestSink) { this.#a = a; this.#b = b; }
+  onEnd(ex: Exchange): void { this.#a.onEnd(ex); this.#b.onEnd(ex); }
 }
 
 /** ConfigDiff names the routes and services a reload added, removed or changed. */

@@ -69,7 +69,7 @@ describe('gatehouse CLI', () => {
     assert.equal(r.status, 0);
     const s = JSON.parse(r.stdout) as { $schema: string; properties: Record<string, unknown> };
     assert.match(s.$schema, /json-schema\.org/);
-    assert.deepEqual(Object.keys(s.properties).sort(), ['$schema', 'auth', 'consumers', 'defaults', 'limits', 'listen', 'metering', 'plans', 'routes', 'routing', 'services', 'store', 'trustedProxies']);
+    assert.deepEqual(Object.keys(s.properties).sort(), ['$schema', 'admin', 'auth', 'consumers', 'defaults', 'limits', 'listen', 'log', 'metering', 'metrics', 'plans', 'routes', 'routing', 'services', 'store', 'tracing', 'trustedProxies']);
   });
 
   test('start prints where it listens and serves; SIGTERM exits 0', async () => {

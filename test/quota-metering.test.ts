@@ -15,7 +15,7 @@ import { needRedis, REDIS_URL, uniquePrefix, dropPrefix } from './helpers/redis.
 
 const STORES = [
   { name: 'memory', yaml: (_p: string) => 'store: memory' },
-  { name: 'redis', yaml: (p: string) => `store: { redis: { url: "${REDIS_URL}", keyPrefix: "${p}" } }` },
+  { name: 'redis', yaml: (p: string) => `store: { redis: { url: "${REDIS_URL}", keyPrefix: "${p}", timeout: 5s } }` },
 ] as const;
 
 const sha = (k: string): string => createHash('sha256').update(k).digest('hex');

@@ -67,7 +67,7 @@ describe('three instances on one Redis', () => {
     const dir = mkdtempSync(join(tmpdir(), 'gatehouse-cluster-'));
     const file = join(dir, 'gatehouse.yaml');
     writeFileSync(file, `listen: { host: 127.0.0.1, port: 0, shutdownTimeout: 5s }
-store: { redis: { url: "${REDIS_URL}", keyPrefix: "${prefix}" } }
+store: { redis: { url: "${REDIS_URL}", keyPrefix: "${prefix}", timeout: 5s } }
 metering: { flushInterval: 200ms }
 plans:
   metered:

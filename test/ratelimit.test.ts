@@ -20,7 +20,7 @@ class TestClock {
 
 const STORES = [
   { name: 'memory', yaml: (_p: string) => 'store: memory' },
-  { name: 'redis', yaml: (p: string) => `store: { redis: { url: "${REDIS_URL}", keyPrefix: "${p}" } }` },
+  { name: 'redis', yaml: (p: string) => `store: { redis: { url: "${REDIS_URL}", keyPrefix: "${p}", timeout: 5s } }` },
 ] as const;
 
 let upstream: Upstream;
@@ -214,3 +214,42 @@ import { createHash } from 'node:crypto';
 function sha(key: string): string {
   return createHash('sha256').update(key).digest('hex');
 }
+
+describe('rate limits: reloads, upstream headers, IPv6', () => {
+  test('a reload that changes only metering keeps the counters; the upstream\'s own limit headers never reach the client', async () => {
+    upstream ??= await startUpstream('api');
+    const own = await startUpstream('own', (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain', ratelimit: '"up";r=999;t=1', 'ratelimit-policy': '"up";q=999;w=1', 'x-ratelimit-remaining': '999' });
+      res.end('ok');
+    });
+    const yaml = (flush: string) => `metering: { flushInterval: ${flush} }
+services:
+  api: { targets: ["${own.url}"] }
+routes:
+  - { name: api, match: { path: /api/* }, service: api, rate-limit: { limit: 3, per: 1h, by: route } }
+`;
+    const gw = await startTestGateway(yaml('1s'));
+    try {
+      const first = await get(gw);
+      assert.match(String(first.headers.ratelimit), /^"3-per-1h";r=2;t=\d+$/);
+      assert.equal(first.headers['ratelimit-policy'], '"3-per-1h";q=3;w=3600');
+      assert.equal(first.headers['x-ratelimit-remaining'], undefined);
+      assert.equal((await get(gw)).status, 200);
+      gw.writeConfig(yaml('2s'));
+      assert.equal(await gw.reload(), true);
+      assert.equal((await get(gw)).status, 200);
+      assert.equal((await get(gw)).status, 429, 'the count survived the reload');
+    } finally {
+      await gw.close();
+      await own.close();
+    }
+  });
+
+  test('IPv6 clients are counted by their /64', async () => {
+    const { ipKey } = await import('../src/features/rate-limit/limits.js');
+    assert.equal(ipKey('203.0.113.9'), '203.0.113.9');
+    assert.equal(ipKey('2001:db8:0:1:aaaa:bbbb:cccc:dddd'), ipKey('2001:db8:0:1::1'));
+    assert.notEqual(ipKey('2001:db8:0:1::1'), ipKey('2001:db8:0:2::1'));
+    assert.equal(ipKey('2001:db8::1'), '2001:db8:0:0::/64');
+  });
+});

@@ -72,7 +72,9 @@ export function gatehouseConfig(upstream: string, routeName: string, variant: Ga
     '    service: plain',
   ];
   if (variant.route !== undefined) lines.push(indent(variant.route, '    '));
-  if (variant.top !== undefined) lines.push(variant.top.trimEnd());
+  if (variant.top !== undefined) lines.push(variant.top.trimEnd().replaceAll('{UPSTREAM}', upstream));
+  // Access lines on the bench's stdout pipe would measure the pipe: targets log only where they say so.
+  if (variant.top === undefined || !/^log:/m.test(variant.top)) lines.push('log: { access: { enabled: false } }');
   return `${lines.join('\n')}\n`;
 }
 
@@ -195,6 +197,17 @@ export const TARGETS: readonly Target[] = [
     description: 'rate limit, Redis store (one Lua call per request)',
     top: `limits: { requestsPerConnection: 0 }\nstore: { redis: { url: "\${REDIS_URL:-redis://127.0.0.1:6379}", keyPrefix: "gatehouse-bench:" } }`,
     route: 'rate-limit: { limit: 1000000000, per: 1h, by: ip }',
+    scenarios: ['get-64b'],
+  }),
+  // Observability (issue 7): an access line per request to a file, and metrics on the admin listener.
+  gatehouse('gh-observe', {
+    description: 'access log to a file + Prometheus metrics',
+    top: `limits: { requestsPerConnection: 0 }\nadmin: { port: 0 }\nlog: { access: { file: "\${TMPDIR:-/tmp}/gatehouse-bench-access.log" } }`,
+    scenarios: ['get-64b'],
+  }),
+  gatehouse('gh-trace', {
+    description: 'OpenTelemetry tracing, every request sampled, OTLP to a local sink',
+    top: `limits: { requestsPerConnection: 0 }\ntracing: { enabled: true, endpoint: "{UPSTREAM}/v1/traces" }`,
     scenarios: ['get-64b'],
   }),
   // A feature's cost is one entry (snippets follow docs/config-reference.md), e.g.:

@@ -14,6 +14,7 @@ import type { Backend } from '../core/route.js';
 import { GatewayError, type ErrorCode } from '../core/errors.js';
 import type { Service } from '../upstreams/service.js';
 import type { Target } from '../upstreams/target.js';
+import type { ClientSpan } from '../observability/types.js';
 
 /** Response headers that describe the upstream connection, not the message, plus those Node recomputes. */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authenticate', 'proxy-authorization']);
@@ -79,6 +80,14 @@ export class ProxyBackend implements Backend {
       else breaker.release();
     }
   }
+}
+
+/** setHeader replaces the value of a header in a flat list, or appends it. */
+function setHeader(headers: string[], name: string, value: string): void {
+  for (let i = 0; i < headers.length; i += 2) {
+    if (headers[i] === name) { headers[i + 1] = value; return; }
+  }
+  headers.push(name, value);
 }
 
 /** A route whose features rewrite JSON bodies asks the upstream for an uncompressed response. */
@@ -151,6 +160,10 @@ class ProxyAttempt implements Dispatcher.DispatchHandler {
   private readonly panic: boolean;
   /** What this attempt said about its target, once known (read by ProxyBackend for the breaker). */
   verdict: Verdict;
+  /** The attempt's client span when tracing is on. */
+  private span: ClientSpan | null;
+  /** The upstream's final status, once its response headers arrived (0 until then). */
+  private status: number;
 
   constructor(ex: Exchange, service: Service, target: Target, body: Readable | Buffer | null, panic: boolean) {
     this.panic = panic;
@@ -164,11 +177,21 @@ class ProxyAttempt implements Dispatcher.DispatchHandler {
     this.settled = false;
     this.held = null;
     this.verdict = Verdict.None;
+    this.span = null;
+    this.status = 0;
   }
 
   run(): Promise<Outcome> {
     const ex = this.ex;
     const res = ex.res;
+    ex.target = this.target.id;
+    ex.upstreamStart = performance.now();
+    ex.upstreamMs = -1;
+    const tracer = ex.runtime.tracer;
+    if (tracer !== null) {
+      this.span = tracer.startClient(ex, this.service.name, this.target.id);
+      if (this.span !== null) setHeader(ex.upstreamHeaders, 'traceparent', this.span.traceparent);
+    }
     (res as Carrier)[ATTEMPT] = this;
     res.on('close', onClientClose);
     this.target.active++;
@@ -196,6 +219,8 @@ class ProxyAttempt implements Dispatcher.DispatchHandler {
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
     if (statusCode < 200) return; // 1xx informational: wait for the final response
     const ex = this.ex;
+    this.status = statusCode;
+    ex.upstreamMs = performance.now() - ex.upstreamStart;
     const service = this.service;
     const failed = service.passiveStatuses.has(statusCode);
     if (failed) this.recordFailure(); else this.recordSuccess();
@@ -232,6 +257,7 @@ class ProxyAttempt implements Dispatcher.DispatchHandler {
       held.chunks.push(chunk);
       return;
     }
+    this.ex.bytesOut += chunk.length;
     if (!this.ex.res.write(chunk)) {
       controller.pause();
       this.ex.res.once('drain', onClientDrain);
@@ -270,6 +296,7 @@ class ProxyAttempt implements Dispatcher.DispatchHandler {
       out.push(all[i]!, all[i + 1]!);
     }
     out.push('content-length', String(body.length));
+    ex.bytesOut = body.length;
     ex.res.writeHead(ex.status, out);
     ex.res.end(body);
     return Outcome.Done;
@@ -357,6 +384,7 @@ class ProxyAttempt implements Dispatcher.DispatchHandler {
     res.removeListener('close', onClientClose);
     res.removeListener('drain', onClientDrain);
     (res as Carrier)[ATTEMPT] = null;
+    if (this.span !== null) this.ex.runtime.tracer?.endClient(this.ex, this.span, this.status, o === Outcome.Retry ? 'retry' : this.ex.errorCode);
     this.resolve!(o);
   }
 }

@@ -1,6 +1,7 @@
 /**
  * Tests for exact money: prices as YAML gives them (numbers and strings, from real YAML text), refusals with
- * their messages, currency digits from Intl, half-up rounding at the edges, and formatting.
+ * their messages, currency digits from ISO 4217 (not Intl's display digits), half-up rounding at the edges,
+ * and formatting.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -55,15 +56,26 @@ test('priceProblem refuses what is not an exact non-negative price, and says why
   assert.equal(priceProblem(123456789012345), null);
 });
 
-test('currencies and their minor digits come from Intl', () => {
-  assert.equal(minorDigits('USD'), 2);
-  assert.equal(minorDigits('EUR'), 2);
-  assert.equal(minorDigits('JPY'), 0);
-  assert.equal(minorDigits('BHD'), 3);
-  assert.equal(minorDigits('KWD'), 3);
-  assert.equal(isCurrency('USD'), true);
-  assert.equal(isCurrency('JPY'), true);
-  for (const code of ['usd', 'US', 'USDX', 'ZZZ', '', 'US$']) assert.equal(isCurrency(code), false, code);
+test('minor digits are ISO 4217 exponents, not Intl display digits', () => {
+  const expected: Record<number, string[]> = {
+    0: ['BIF', 'CLP', 'DJF', 'GNF', 'ISK', 'JPY', 'KMF', 'KRW', 'PYG', 'RWF', 'UGX', 'UYI', 'VND', 'VUV', 'XAF', 'XOF', 'XPF'],
+    3: ['BHD', 'IQD', 'JOD', 'KWD', 'LYD', 'OMR', 'TND'],
+    4: ['CLF', 'UYW'],
+    // Intl formats these with 0 decimals (CLDR display digits); ISO 4217 gives them 2.
+    2: ['USD', 'EUR', 'GBP', 'HUF', 'IDR', 'COP', 'AFN', 'ALL', 'IRR', 'LAK', 'LBP', 'MGA', 'MMK', 'PKR', 'RSD', 'SOS', 'SYP', 'YER', 'XDR'],
+  };
+  for (const [digits, codes] of Object.entries(expected)) {
+    for (const code of codes) {
+      assert.equal(isCurrency(code), true, code);
+      assert.equal(minorDigits(code), Number(digits), code);
+    }
+  }
+  // Every code Node knows has an answer of 0, 2, 3 or 4.
+  for (const code of Intl.supportedValuesOf('currency')) assert.ok([0, 2, 3, 4].includes(minorDigits(code)), code);
+  assert.equal(formatMinor(123_456n, 'IQD'), '123.456');
+  assert.equal(formatMinor(123_456n, 'HUF'), '1234.56');
+  assert.equal(formatMinor(123_456n, 'CLF'), '12.3456');
+  for (const code of ['usd', 'US', 'USDX', 'ZZZ', '', 'US$', 'clf']) assert.equal(isCurrency(code), false, code);
   assert.throws(() => minorDigits('ZZZ'), { name: 'RangeError', message: 'unknown currency "ZZZ": expected an ISO 4217 code such as USD' });
 });
 

@@ -2,7 +2,8 @@
  * Exact money for billing. Prices are held as BigInt counts of 10^-12 of the currency's major unit (a
  * "scaled" amount: 0.0002 USD is 200_000_000n), so sums of millions of calls at sub-cent prices are exact.
  * Amounts are rounded to the currency's minor unit (cents, or whole yen) only where a statement says so,
- * half-up. Floating point never touches an amount: a price written as a YAML number is read back from its
+ * half-up. The minor unit is ISO 4217's (a static table below), not Intl's: Intl formats with CLDR's display
+ * digits, which drop decimals ISO keeps (0 for HUF, IDR, COP; 0 for IQD, whose ISO exponent is 3). Floating point never touches an amount: a price written as a YAML number is read back from its
  * shortest decimal form (`String(0.0002)` is "0.0002"), which is exactly what was written as long as it has
  * at most 15 significant digits (what a double holds); longer prices must be quoted.
  */
@@ -19,8 +20,15 @@ const NUMBER_TEXT_RE = /^(\d+)(?:\.(\d+))?(?:e([+-]\d+))?$/;
 const DOUBLE_DIGITS = 15;
 // Longest price text accepted: bounds the BigInt work on hostile input.
 const MAX_PRICE_TEXT = 40;
-// minorDigits results, by currency code (a bounded set: only known codes are stored).
-const MINOR_DIGITS = new Map<string, number>();
+/**
+ * ISO 4217 exponents other than 2 (its "minor unit" column). Every other code isCurrency accepts
+ * has 2, including those ISO lists without a minor unit (XDR, XSU): billing needs one, and 2 is the norm.
+ */
+const ISO_EXPONENTS: ReadonlyMap<string, number> = new Map([
+  ...['BIF', 'CLP', 'DJF', 'GNF', 'ISK', 'JPY', 'KMF', 'KRW', 'PYG', 'RWF', 'UGX', 'UYI', 'VND', 'VUV', 'XAF', 'XOF', 'XPF'].map((c) => [c, 0] as const),
+  ...['BHD', 'IQD', 'JOD', 'KWD', 'LYD', 'OMR', 'TND'].map((c) => [c, 3] as const),
+  ...['CLF', 'UYW'].map((c) => [c, 4] as const),
+]);
 let currencies: ReadonlySet<string> | null = null;
 
 /**
@@ -76,24 +84,23 @@ function fail(problem: string): { scaled: bigint; problem: string } {
   return { scaled: 0n, problem };
 }
 
-/** isCurrency tells whether `code` is an ISO 4217 code that this Node.js knows (upper case: `USD`, `JPY`). */
+/**
+ * isCurrency tells whether `code` is an ISO 4217 code that this Node.js knows (upper case: `USD`, `JPY`), or
+ * one of the table of exponents above (the funds codes CLF, UYI and UYW, which ICU does not list).
+ */
 export function isCurrency(code: string): boolean {
   if (typeof code !== 'string' || !/^[A-Z]{3}$/.test(code)) return false;
   currencies ??= new Set(Intl.supportedValuesOf('currency'));
-  return currencies.has(code);
+  return currencies.has(code) || ISO_EXPONENTS.has(code);
 }
 
 /**
- * minorDigits returns the decimals of the currency's minor unit, as Intl formats it: USD 2, JPY 0, BHD 3.
- * Throws RangeError for a code isCurrency refuses.
+ * minorDigits returns the decimals of the currency's minor unit, its ISO 4217 exponent: USD 2, HUF 2,
+ * JPY 0, BHD 3, IQD 3, CLF 4. Throws RangeError for a code isCurrency refuses.
  */
 export function minorDigits(currency: string): number {
-  const known = MINOR_DIGITS.get(currency);
-  if (known !== undefined) return known;
   if (!isCurrency(currency)) throw new RangeError(`unknown currency "${String(currency)}": expected an ISO 4217 code such as USD`);
-  const digits = new Intl.NumberFormat('en', { style: 'currency', currency }).resolvedOptions().maximumFractionDigits ?? 2;
-  MINOR_DIGITS.set(currency, digits);
-  return digits;
+  return ISO_EXPONENTS.get(currency) ?? 2;
 }
 
 /** minorUnit returns one minor unit (a cent, a yen) as a scaled amount, for a currency of `digits` decimals. */

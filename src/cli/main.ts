@@ -11,7 +11,7 @@ import { preloadFor } from '../config/preload.js';
 import { ConfigError } from '../config/errors.js';
 import { jsonSchema } from '../config/schema.js';
 import { startGateway } from '../main.js';
-import { silentLogger } from '../observability/log.js';
+import { prettyDestination, silentLogger } from '../observability/log.js';
 import { renderRouteTable, routeTable } from './routes-table.js';
 import { runDemo } from './demo.js';
 import { runKeys } from './keys.js';
@@ -40,6 +40,7 @@ Usage:
 Options:
   -c, --config FILE   the config file (YAML or JSON); default ./gatehouse.yaml
   --no-watch          (start) reload only on SIGHUP, not when the file changes
+  --pretty            (start) render log and access lines for a terminal instead of JSON
   --json              (routes, keys new) print JSON
   --prefix P          (keys new) key prefix, default gh_live_
   --consumer ID       (usage, statement) the consumer; '-' (usage) for requests without one
@@ -75,6 +76,7 @@ export async function main(argv: string[]): Promise<number> {
         csv: { type: 'boolean' },
         // Node 20's parseArgs has no --no-X negation, so the flag is spelled out.
         'no-watch': { type: 'boolean' },
+        pretty: { type: 'boolean' },
       },
     });
   } catch (err) {
@@ -90,7 +92,11 @@ export async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'start':
       try {
-        await startGateway({ configFile: file, signals: true, watch: values['no-watch'] !== true });
+        const pretty = values.pretty === true ? await prettyDestination() : null;
+        await startGateway({
+          configFile: file, signals: true, watch: values['no-watch'] !== true,
+          ...(pretty === null ? {} : { logDestination: pretty, accessDestination: pretty }),
+        });
         return await new Promise<number>(() => { /* runs until a signal ends the process */ });
       } catch (err) {
         return reportLoadError(err, file);

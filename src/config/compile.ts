@@ -28,6 +28,7 @@ import type { ServiceConfig } from '../upstreams/schema.js';
 import { Counters } from '../stores/counters.js';
 import { PlanIndex, checkPlans } from '../plans/plans.js';
 import { MeterFeature } from '../metering/feature.js';
+import { checkStoreConfig } from '../stores/index.js';
 
 let generations = 0;
 
@@ -94,6 +95,13 @@ export function compile(loaded: LoadedConfig, log: Logger, clock: Clock = MONOTO
     }
   }
   for (const [path, message] of checkPlans(cfg.plans, cfg.consumers)) problem(path, message);
+  for (const [rel, message] of checkStoreConfig(cfg.store)) problem(['store', ...splitRelative(rel)], message);
+  const admin = cfg.admin;
+  if (admin !== undefined) {
+    const loopback = admin.host === 'localhost' || admin.host === '::1' || /^127\./.test(admin.host);
+    if (!loopback && admin.token === undefined) problem(['admin', 'token'], 'is required when admin.host is not a loopback address (write it as ${GATEHOUSE_ADMIN_TOKEN})');
+    if (admin.port !== 0 && admin.port === cfg.listen.port) problem(['admin', 'port'], `is the same port as listen.port (${admin.port}); the admin listener needs its own`);
+  }
   if (problems.length > 0) throw new ConfigError(problems);
 
   const consumers = new ConsumerIndex(cfg.consumers);

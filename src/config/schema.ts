@@ -12,6 +12,10 @@ import { AuthEntrySchema, ConsumerSchema } from '../identity/schema.js';
 import { StoreSchema } from '../stores/schema.js';
 import { PlansSchema } from '../plans/schema.js';
 import { MeteringSchema } from '../metering/schema.js';
+import { LogSchema } from '../observability/log-schema.js';
+import { AdminSchema } from '../admin/schema.js';
+import { TracingSchema } from '../observability/tracing-schema.js';
+import { MetricsSchema } from '../observability/metrics-schema.js';
 
 const NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_.-]*$';
 const HEADER_NAME = '^[A-Za-z0-9!#$%&\'*+.^`|~-]+$';
@@ -95,6 +99,10 @@ export const ConfigSchema = Type.Object({
     shutdownTimeout: Duration('On SIGTERM/SIGINT, how long requests in flight may take to finish before connections are cut. Default 30s.', '30s'),
   }, { additionalProperties: false, default: {}, description: 'Where clients connect.' }),
   limits: LimitsSchema,
+  admin: Type.Optional(AdminSchema),
+  log: LogSchema,
+  tracing: TracingSchema,
+  metrics: MetricsSchema,
   trustedProxies: Type.Array(Type.String({
     pattern: '^[0-9a-fA-F:.]+(/\\d{1,3})?$',
     errorMessage: 'must be an IP address or a CIDR range (10.0.0.0/8, ::1)',

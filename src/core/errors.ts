@@ -112,14 +112,15 @@ export function writeRawProblem(socket: Socket, code: ErrorCode, requestId: stri
 /**
  * writeProblem answers with an RFC 9457 problem document. It is the only way the gateway writes its own
  * errors, so no stack trace, library message or upstream address can slip into one: `detail` is written by
- * gateway code, never copied from an exception.
+ * gateway code, never copied from an exception. Returns the length of the body written (0 when the response
+ * had already started and was cut instead).
  */
-export function writeProblem(res: ServerResponse, code: ErrorCode, requestId: string, extras?: ProblemExtras): void {
+export function writeProblem(res: ServerResponse, code: ErrorCode, requestId: string, extras?: ProblemExtras): number {
   const spec = ERRORS[code];
   if (res.headersSent) {
     // The status line is gone: the only honest signal left is to cut the response short.
     res.destroy();
-    return;
+    return 0;
   }
   const body = problemDocument(code, requestId, extras?.detail, extras?.errors, extras?.extensions);
   const headers: string[] = [
@@ -131,4 +132,5 @@ export function writeProblem(res: ServerResponse, code: ErrorCode, requestId: st
   if (extras?.headers) headers.push(...extras.headers);
   res.writeHead(spec.status, headers);
   res.end(body);
+  return headers[3] === undefined ? 0 : Number(headers[3]);
 }

@@ -8,6 +8,13 @@ import type { CompiledRoute } from './route.js';
 import type { Runtime } from './runtime.js';
 import type { Identity } from '../identity/types.js';
 import { readRequestBody } from './body.js';
+import type { TraceContext } from '../observability/types.js';
+
+/**
+ * LimitOutcome is the limit stage's verdict, for logs and metrics: allowed, refused by a rate limit or a
+ * quota, or not checked because the store was away (`open`: let through; `closed`: refused).
+ */
+export type LimitOutcome = 'allowed' | 'rate-limited' | 'quota-exceeded' | 'store-down-open' | 'store-down-closed';
 
 /** Exchange is one request and its response as it passes through the gateway. */
 export class Exchange {
@@ -48,6 +55,20 @@ export class Exchange {
   preflight: boolean;
   /** The request body, once a feature read it whole with readBody(); the proxy then sends this buffer. */
   body: Buffer | null;
+  /** Origin (`http://10.0.0.5:3001`) of the target of the last upstream attempt, or null when none was made. */
+  target: string | null;
+  /** Monotonic ms when the last upstream attempt was dispatched (0: none). */
+  upstreamStart: number;
+  /** Ms from dispatching the last attempt to its response headers (-1: no response headers arrived). */
+  upstreamMs: number;
+  /** Response body bytes the proxy passed to the client (gateway answers are measured from Content-Length). */
+  bytesOut: number;
+  /** What the limit stage decided: null (no limit on the route), or a LimitOutcome. */
+  limitOutcome: LimitOutcome | null;
+  /** What the cache decided: null (no cache on the route), 'hit', 'miss', 'stale', 'bypass'. */
+  cacheOutcome: string | null;
+  /** The trace context when tracing is on, else null. */
+  trace: TraceContext | null;
 
   constructor(req: IncomingMessage, res: ServerResponse, runtime: Runtime, requestId: string, clientIp: string, start: number) {
     this.req = req;
@@ -71,6 +92,13 @@ export class Exchange {
     this.identity = null;
     this.preflight = false;
     this.body = null;
+    this.target = null;
+    this.upstreamStart = 0;
+    this.upstreamMs = -1;
+    this.bytesOut = 0;
+    this.limitOutcome = null;
+    this.cacheOutcome = null;
+    this.trace = null;
   }
 
   /** addResponseHeaders queues headers (a flat list) for the response, whoever writes it. */
@@ -95,7 +123,7 @@ export class Exchange {
     this.errorCode = code;
     let headers = extras?.headers;
     if (this.responseHeaders !== null) headers = headers ? [...this.responseHeaders, ...headers] : this.responseHeaders;
-    writeProblem(this.res, code, this.requestId, headers === undefined ? extras : { ...extras, headers });
+    this.bytesOut = writeProblem(this.res, code, this.requestId, headers === undefined ? extras : { ...extras, headers });
   }
 
   /**

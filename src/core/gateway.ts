@@ -8,7 +8,7 @@ import { newRequestId, REQUEST_ID_RE } from './request-id.js';
 import { isIPv4, type AddressInfo, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { Exchange } from './exchange.js';
-import { writeProblem, writeRawProblem, type ErrorCode } from './errors.js';
+import { ERRORS, writeProblem, writeRawProblem, type ErrorCode } from './errors.js';
 import { parseTarget } from './path.js';
 import { scanRequestHeaders } from './headers.js';
 import type { Runtime } from './runtime.js';
@@ -168,11 +168,12 @@ export class Gateway {
     const scan = scanRequestHeaders(req, limits);
     const incomingId = scan.requestId;
     const requestId = incomingId !== undefined && REQUEST_ID_RE.test(incomingId) ? incomingId : newRequestId();
-    if (url.length > limits.url) return reply(res, 'GH_URI_TOO_LONG', requestId);
-    if (scan.error !== null) return reply(res, scan.error, requestId);
+    const observed = rt.sink !== null || rt.tracer !== null;
+    if (url.length > limits.url) return refuse(req, res, rt, 'GH_URI_TOO_LONG', requestId, start, observed);
+    if (scan.error !== null) return refuse(req, res, rt, scan.error, requestId, start, observed);
     const target = parseTarget(url);
-    if (typeof target === 'string') return reply(res, target, requestId);
-    if (scan.upgrade !== undefined && scan.upgrade.toLowerCase() !== 'h2c') return reply(res, 'GH_UPGRADE_NOT_ALLOWED', requestId);
+    if (typeof target === 'string') return refuse(req, res, rt, target, requestId, start, observed);
+    if (scan.upgrade !== undefined && scan.upgrade.toLowerCase() !== 'h2c') return refuse(req, res, rt, 'GH_UPGRADE_NOT_ALLOWED', requestId, start, observed);
 
     const socket = req.socket;
     const peer = unmapped(socket.remoteAddress ?? '');
@@ -191,6 +192,7 @@ export class Gateway {
     ex.query = target.query;
     ex.upstreamHeaders = fwd;
     ex.bodyLength = scan.bodyLength;
+    if (observed) watchEnd(res, ex);
 
     const host = routingHost(hostHeader);
     let found = rt.router.find(req.method!, host, target.path, req.headers, target.query);
@@ -201,16 +203,13 @@ export class Gateway {
       const pre = rt.router.find(asked, host, target.path, req.headers, target.query);
       if (pre !== null && !Array.isArray(pre) && pre.route.handlesPreflight) { found = pre; ex.preflight = true; }
     }
-    if (found === null) { ex.fail('GH_ROUTE_NOT_FOUND'); return undefined; }
-    if (Array.isArray(found)) { ex.fail('GH_METHOD_NOT_ALLOWED', { headers: ['allow', found.join(', ')] }); return undefined; }
+    if (found === null) { rt.tracer?.startServer(ex); ex.fail('GH_ROUTE_NOT_FOUND'); return undefined; }
+    if (Array.isArray(found)) { rt.tracer?.startServer(ex); ex.fail('GH_METHOD_NOT_ALLOWED', { headers: ['allow', found.join(', ')] }); return undefined; }
     const route = found.route;
     ex.route = route;
     ex.params = found.params;
-    if (route.onLog !== null) {
-      // One shared listener reads the exchange off the response: no closure is built per request.
-      (res as LoggedResponse)[EXCHANGE] = ex;
-      res.once('close', runLogHooks);
-    }
+    if (!observed && route.onLog !== null) watchEnd(res, ex);
+    if (rt.tracer !== null) rt.tracer.startServer(ex);
     ex.upstreamPath = target.path;
     // The connection is closed after the 413 rather than kept alive: draining a refused body to reach the next
     // request would cost whatever length the client declared. What arrives before the close is discarded.
@@ -228,17 +227,47 @@ function finish(rt: Runtime): void { rt.done(); }
 const EXCHANGE = Symbol('gatehouse.exchange');
 type LoggedResponse = ServerResponse & { [EXCHANGE]?: Exchange };
 
+/** watchEnd has the response report the exchange when it closes; one shared listener, no closure per request. */
+function watchEnd(res: ServerResponse, ex: Exchange): void {
+  (res as LoggedResponse)[EXCHANGE] = ex;
+  // `on`, not `once`: a response closes once, and once() would wrap the listener in a new function each time.
+  res.on('close', onResponseClosed);
+}
+
 /**
- * runLogHooks runs a route's onLog hooks once the response is over ('close' fires after the last byte is
- * handed to the socket, or when the client went away first). A hook that throws is logged and the others run.
+ * onResponseClosed runs once the response is over ('close' fires after the last byte is handed to the
+ * socket, or when the client went away first): the route's onLog hooks, then the request sink (access log,
+ * metrics) and the end of the server span. A hook that throws is logged and the others run.
  */
-function runLogHooks(this: LoggedResponse): void {
+function onResponseClosed(this: LoggedResponse): void {
   const ex = this[EXCHANGE]!;
   this[EXCHANGE] = undefined;
-  const hooks = ex.route!.onLog!;
-  for (let i = 0; i < hooks.length; i++) {
-    try { hooks[i]!.onLog!(ex); } catch (err) { ex.runtime.log.error({ event: 'log_hook_failed', feature: hooks[i]!.name, err }, 'an onLog hook threw'); }
+  const hooks = ex.route === null ? null : ex.route.onLog;
+  if (hooks !== null) {
+    for (let i = 0; i < hooks.length; i++) {
+      try { hooks[i]!.onLog!(ex); } catch (err) { ex.runtime.log.error({ event: 'log_hook_failed', feature: hooks[i]!.name, err }, 'an onLog hook threw'); }
+    }
   }
+  const rt = ex.runtime;
+  if (rt.sink !== null) rt.sink.onEnd(ex);
+  if (rt.tracer !== null && ex.trace !== null) rt.tracer.endServer(ex);
+}
+
+/**
+ * refuse answers a request refused before routing (see reply) and, when requests are observed, reports it
+ * like any other: an exchange with no route and an empty path (the target was not trusted enough to log).
+ */
+function refuse(req: IncomingMessage, res: ServerResponse, rt: Runtime, code: ErrorCode, requestId: string, start: number, observed: boolean): undefined {
+  if (!observed) return reply(res, code, requestId);
+  const ex = new Exchange(req, res, rt, requestId, unmapped(req.socket.remoteAddress ?? ''), start);
+  ex.path = '';
+  ex.errorCode = code;
+  ex.status = ERRORS[code].status;
+  watchEnd(res, ex);
+  rt.tracer?.startServer(ex);
+  closeConnection(res);
+  ex.bytesOut = writeProblem(res, code, requestId);
+  return undefined;
 }
 
 /**

@@ -9,6 +9,7 @@ import type { Router } from './router.js';
 import type { CompiledRoute } from './route.js';
 import type { Service } from '../upstreams/service.js';
 import type { Authenticator } from '../identity/types.js';
+import type { RequestSink, Tracer } from '../observability/types.js';
 
 /** Limits are the listener's limits in bytes, ms and counts. */
 export interface Limits {
@@ -43,6 +44,12 @@ export class Runtime {
 
   /** Authenticators of this generation (closed with it). */
   readonly authenticators: ReadonlyMap<string, Authenticator>;
+  /**
+   * Where finished requests are reported (access log, metrics), and the tracer; null when off. Owned by the
+   * process, not the generation: set by whoever starts the gateway, shared by every generation.
+   */
+  sink: RequestSink | null = null;
+  tracer: Tracer | null = null;
 
   constructor(generation: number, router: Router<CompiledRoute>, services: ReadonlyMap<string, Service>, limits: Limits, trusted: BlockList | null, warnings: readonly string[], log: Logger, authenticators: ReadonlyMap<string, Authenticator> = new Map()) {
     this.authenticators = authenticators;

@@ -1,13 +1,18 @@
 /**
  * Usage metering: every request counted per consumer x route x status class x hour. Counting happens in
  * process on the hot path (a map lookup and an increment, no string built per request); every
- * `flushInterval` the counts are added to the store in one call (one pipelined round trip for Redis). A flush
- * that fails keeps its counts and adds them with the next one, so the totals stay exact through an outage;
- * `close` flushes what is left, so a graceful shutdown loses nothing.
+ * `flushInterval` the counts are added to the store in one call (one round trip for Redis).
+ *
+ * Exactly once: the counts of a flush are frozen into a batch with an id, and that same batch is sent again
+ * until the store acknowledges it; the store applies a batch id at most once. So a timeout whose write did
+ * land, or a connection lost after the write, is not counted twice, and counts that arrive meanwhile wait
+ * for the next batch. `close` keeps trying for a bounded time, so a graceful shutdown loses nothing unless
+ * the store stays away, and then says so at error level with the counts it could not write.
  *
  * Counters are kept per route name and shared by every config generation, so a hot reload neither loses
  * nor double-counts requests in flight.
  */
+import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Store, UsageRecord } from '../stores/types.js';
 import type { Clock } from '../core/clock.js';
@@ -20,6 +25,12 @@ export const ANONYMOUS = '-';
 
 /** Most distinct records kept while the store cannot take them (an outage); beyond it the oldest hours go first. */
 const MAX_PENDING = 200_000;
+
+/** How long close() keeps trying to write what is left before giving up (and logging the loss). */
+const CLOSE_RETRY_MS = 5_000;
+
+/** Batch is one frozen set of records with the id the store deduplicates on. */
+interface Batch { readonly id: string; readonly records: readonly UsageRecord[] }
 
 /** RouteCounter holds one route's counts for the current hour: consumer id → counts of 1xx..5xx. */
 export class RouteCounter {
@@ -55,6 +66,8 @@ export class Meter {
   #timer: NodeJS.Timeout | null = null;
   #flushing: Promise<void> | null = null;
   #failing = false;
+  /** The batch sent but not yet acknowledged: sent again, unchanged, until it is. */
+  #batch: Batch | null = null;
   /** Requests counted since start (for tests and the admin API). */
   recorded = 0;
 
@@ -89,39 +102,50 @@ export class Meter {
     this.#timer.unref();
   }
 
-  /** flush adds every count gathered so far to the store; resolves when done (never rejects). */
-  flush(): Promise<void> {
+  /**
+   * flush sends the pending batch (or freezes a new one from the counts gathered so far) to the store;
+   * resolves true when nothing is left unwritten, false when the store did not take it (never rejects).
+   */
+  flush(): Promise<boolean> {
     if (this.#flushing !== null) return this.#flushing.then(() => this.flush());
     this.#drain(this.#hour);
-    if (this.#pending.size === 0) return Promise.resolve();
-    this.#flushing = this.#send().finally(() => { this.#flushing = null; });
-    return this.#flushing;
+    if (this.#batch === null) {
+      if (this.#pending.size === 0) return Promise.resolve(true);
+      this.#batch = { id: `${BATCH_PREFIX}-${(batchCounter++).toString(36)}`, records: [...this.#pending.values()] };
+      this.#pending.clear();
+    }
+    const p = this.#send(this.#batch).finally(() => { this.#flushing = null; });
+    this.#flushing = p.then(() => undefined);
+    return p;
   }
 
-  /** close stops the timer and flushes what is left. */
+  /** close stops the timer and writes what is left, retrying for a bounded time. */
   async close(): Promise<void> {
     if (this.#timer !== null) { clearInterval(this.#timer); this.#timer = null; }
-    await this.flush();
+    const deadline = Date.now() + CLOSE_RETRY_MS;
+    for (;;) {
+      if (await this.flush() && this.#pending.size === 0) return;
+      if (Date.now() >= deadline) break;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    const lost = [...(this.#batch?.records ?? []), ...this.#pending.values()];
+    const requests = lost.reduce((a, r) => a + r.count, 0);
+    this.#log.error({ event: 'usage_lost', records: lost.length, requests, usage: lost.slice(0, 1000) }, `usage of ${requests} request(s) could not be written to the store before shutdown`);
   }
 
   /** pendingRecords is how many records wait for the store (for tests and the admin API). */
-  get pendingRecords(): number { return this.#pending.size; }
+  get pendingRecords(): number { return this.#pending.size + (this.#batch?.records.length ?? 0); }
 
-  async #send(): Promise<void> {
-    const records: UsageRecord[] = [...this.#pending.values()].map((r) => ({ ...r }));
+  async #send(batch: Batch): Promise<boolean> {
     try {
-      await this.#store.addUsage(records);
-      // Counts that arrived during the call were added to #pending under the same keys: subtract, not clear.
-      for (const r of records) {
-        const key = recordKey(r.consumer, r.route, r.statusClass, r.hour);
-        const p = this.#pending.get(key)!;
-        p.count -= r.count;
-        if (p.count === 0) this.#pending.delete(key);
-      }
-      if (this.#failing) { this.#failing = false; this.#log.info({ event: 'usage_flush_recovered', records: records.length }, 'usage metering caught up'); }
+      await this.#store.addUsage(batch.records, batch.id);
+      this.#batch = null;
+      if (this.#failing) { this.#failing = false; this.#log.info({ event: 'usage_flush_recovered', records: batch.records.length }, 'usage metering caught up'); }
+      return this.#pending.size === 0;
     } catch (err) {
-      if (!this.#failing) { this.#failing = true; this.#log.warn({ event: 'usage_flush_failed', records: records.length, err: String((err as Error).message) }, 'usage could not be written to the store; kept for the next flush'); }
+      if (!this.#failing) { this.#failing = true; this.#log.warn({ event: 'usage_flush_failed', records: batch.records.length, err: String((err as Error).message) }, 'usage could not be written to the store; the batch is sent again at the next flush'); }
       this.#trimPending();
+      return false;
     }
   }
 
@@ -156,6 +180,10 @@ export class Meter {
     for (const key of this.#pending.keys()) { if (drop-- <= 0) break; this.#pending.delete(key); }
   }
 }
+
+/** Batch ids are unique per process start (random) and per batch (a counter). */
+const BATCH_PREFIX = randomBytes(8).toString('hex');
+let batchCounter = 0;
 
 function recordKey(consumer: string, route: string, statusClass: number, hour: number): string {
   return `${consumer}\t${route}\t${statusClass}\t${hour}`;

@@ -6,13 +6,14 @@
  *
  * Redis: REDIS_URL or redis://127.0.0.1:6379; each run writes under a unique prefix and deletes its keys.
  * Without a reachable Redis the Redis cases are skipped, except under CI=true, where that is a failure.
+ * The memory store's own bounds (eviction, calendar counters, the incremental sweep) are tested at the end.
  */
 import { describe, test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { pino } from 'pino';
-import { MemoryStore } from './memory.js';
+import { pino, type Logger } from 'pino';
+import { DEFAULT_MAX_KEYS, MemoryStore } from './memory.js';
 import { RedisStore } from './redis.js';
 import type { ConsumeResult, LimitAlgorithm, LimitCheck, LimitState, Store, UsageRecord } from './types.js';
 
@@ -128,6 +129,13 @@ async function scanKeys(redis: Redis, pattern: string): Promise<string[]> {
     out.push(...keys);
   } while (cursor !== '0');
   return out.sort();
+}
+
+/** A pino logger whose lines are kept, parsed, in `lines`. */
+function captureLog(): { log: Logger; lines: Record<string, unknown>[] } {
+  const lines: Record<string, unknown>[] = [];
+  const log = pino({ level: 'debug' }, { write: (line: string) => { lines.push(JSON.parse(line) as Record<string, unknown>); } });
+  return { log, lines };
 }
 
 /** mulberry32: a small seeded PRNG, so the random sequence is the same on every run. */
@@ -310,12 +318,12 @@ for (const { factory, skip } of FACTORIES) {
           r('c2', 'orders.v2', 2, T0, 9),
           r('c1', 'orders.v2', 2, T0 + 2 * HOUR, 1),
           r('-', 'users', 4, T0, 2),
-        ]);
+        ], 'batch-1');
         await s.addUsage([
           r('c1', 'orders.v2', 2, T0, 4),
           r('c1', 'users', 2, T0, 1),
           r('c1', 'orders.v2', 2, T0 - HOUR, 1),
-        ]);
+        ], 'batch-2');
         assert.deepEqual(await s.readUsage('c1', T0, T0 + 2 * HOUR), [
           r('c1', 'orders.v2', 2, T0, 7),
           r('c1', 'users', 2, T0, 1),
@@ -328,6 +336,23 @@ for (const { factory, skip } of FACTORIES) {
         assert.deepEqual(await s.readUsage('nobody', T0, T0 + HOUR), []);
         assert.deepEqual(await s.readUsage('c1', T0, T0), []);
         await assert.rejects(s.readUsage('c1', T0, T0 + 3 * 366 * 24 * HOUR), RangeError);
+      });
+    });
+
+    test('usage: a batch sent twice with the same id is counted once', async () => {
+      await withStore(factory, async (s) => {
+        const batch: UsageRecord[] = [
+          { consumer: 'c1', route: 'users', statusClass: 2, hour: T0, count: 5 },
+          { consumer: 'c1', route: 'users', statusClass: 5, hour: T0, count: 1 },
+        ];
+        await s.addUsage(batch, 'same-id');
+        // The resend of a caller that did not hear back: applied already, so nothing changes.
+        await s.addUsage(batch, 'same-id');
+        const counts = async (): Promise<number[]> => (await s.readUsage('c1', T0, T0 + HOUR)).map((u) => u.count);
+        assert.deepEqual(await counts(), [5, 1]);
+        // Another batch (another id) with the same records is new usage.
+        await s.addUsage(batch, 'other-id');
+        assert.deepEqual(await counts(), [10, 2]);
       });
     });
   });
@@ -391,7 +416,7 @@ describe('store conformance: redis specifics', { skip: FACTORIES[1]!.skip }, () 
         check('rl:c', 'token-bucket', 5, 60_000),
         check('q:d', 'fixed-window', 5, 86_400_000, end),
       ], now, 1);
-      await store.addUsage([{ consumer: 'c1', route: 'users', statusClass: 2, hour: Math.floor(now / HOUR) * HOUR, count: 1 }]);
+      await store.addUsage([{ consumer: 'c1', route: 'users', statusClass: 2, hour: Math.floor(now / HOUR) * HOUR, count: 1 }], 'b-pttl');
       const keys = await scanKeys(redis, `${prefix}*`);
       const idx = Math.floor(now / 60_000);
       assert.deepEqual(keys, [
@@ -400,15 +425,64 @@ describe('store conformance: redis specifics', { skip: FACTORIES[1]!.skip }, () 
         `${prefix}rl:b:${idx}`,
         `${prefix}rl:c`,
         `${prefix}u:c1:${Math.floor(now / HOUR) * HOUR}`,
+        `${prefix}ub:b-pttl`,
       ].sort());
       for (const key of keys) {
         const ttl = await redis.pttl(key);
         assert.ok(ttl > 0, `${key} PTTL ${ttl}`);
       }
       assert.ok((await redis.pttl(`${prefix}q:d`)) > 86_000_000, 'a calendar counter lives to the end of its period');
+      // The batch marker lives a day (a resend comes only while the sender's sends fail), usage its retention.
+      const marker = await redis.pttl(`${prefix}ub:b-pttl`);
+      assert.ok(marker > 86_000_000 && marker <= 86_400_000, `marker PTTL ${marker}`);
+      assert.ok((await redis.pttl(`${prefix}u:c1:${Math.floor(now / HOUR) * HOUR}`)) > 399 * 86_400_000, 'usage lives 400 days');
     } finally {
       await store.close();
       redis.disconnect();
+    }
+  });
+
+  test('usage: a key of another type is skipped and logged; the others are counted once, not again on resend', async () => {
+    const prefix = `${RUN_PREFIX}wrongtype:`;
+    const { log, lines } = captureLog();
+    const store = await RedisStore.open({ url: REDIS_URL, keyPrefix: prefix, timeoutMs: REDIS_TIMEOUT_MS, log });
+    const redis = new Redis(REDIS_URL);
+    try {
+      // Another program's string where bob's usage hash of this hour would go.
+      await redis.set(`${prefix}u:bob:${T0}`, 'not a hash', 'PX', 600_000);
+      const batch: UsageRecord[] = [
+        { consumer: 'alice', route: 'orders', statusClass: 2, hour: T0, count: 5 },
+        { consumer: 'bob', route: 'orders', statusClass: 2, hour: T0, count: 1 },
+        { consumer: 'bob', route: 'orders', statusClass: 4, hour: T0, count: 2 },
+        { consumer: 'alice', route: 'orders', statusClass: 2, hour: T0 + HOUR, count: 3 },
+      ];
+      await store.addUsage(batch, 'wt-1');
+      await store.addUsage(batch, 'wt-1');
+      assert.deepEqual((await store.readUsage('alice', T0, T0 + 2 * HOUR)).map((u) => [u.hour, u.count]), [[T0, 5], [T0 + HOUR, 3]]);
+      assert.equal(await redis.get(`${prefix}u:bob:${T0}`), 'not a hash', 'the foreign key is left alone');
+      assert.ok((await redis.pttl(`${prefix}u:bob:${T0}`)) <= 600_000, 'and its expiry too');
+      const skipped = lines.filter((l) => l.event === 'usage_records_skipped');
+      assert.equal(skipped.length, 1, 'one warning for the call that skipped, none for the resend');
+      assert.equal(skipped[0]!.level, 40);
+      assert.equal(skipped[0]!.records, 2);
+      assert.equal(store.health.up, true, 'a foreign key is no outage');
+    } finally {
+      await store.close();
+      redis.disconnect();
+    }
+  });
+
+  test('usage: a batch larger than one script is applied whole, and once', async () => {
+    const store = await openRedis();
+    try {
+      const batch: UsageRecord[] = [];
+      for (let i = 0; i < 2500; i++) batch.push({ consumer: 'big', route: `r${String(i % 50).padStart(2, '0')}`, statusClass: 1 + (i % 5), hour: T0 + Math.floor(i / 250) * HOUR, count: 1 + (i % 3) });
+      await store.addUsage(batch, 'big-1');
+      await store.addUsage(batch, 'big-1');
+      const usage = await store.readUsage('big', T0, T0 + 10 * HOUR);
+      assert.equal(usage.reduce((a, u) => a + u.count, 0), batch.reduce((a, r) => a + r.count, 0));
+    } finally {
+      await store.close();
     }
   });
 
@@ -479,17 +553,89 @@ describe('memory store bounds', () => {
     try {
       s.consume([check('old', 'fixed-window', 5, 1000)], T0, 1);
       s.consume([check('cal', 'fixed-window', 5, 1000, T0 + 60_000)], T0, 1);
-      s.addUsage([{ consumer: 'c1', route: 'r', statusClass: 2, hour: T0, count: 1 }]);
-      s.sweep();
+      s.addUsage([{ consumer: 'c1', route: 'r', statusClass: 2, hour: T0, count: 1 }], 'u1');
+      assert.equal(s.sweep(), true, 'a small store is swept in one round');
       assert.equal(s.size, 2, 'nothing expired yet');
       // 'old' expires at the end of its window + 1 s; 'cal' at its period's end + 1 s.
       s.consume([check('new', 'fixed-window', 5, 1000)], T0 + 2000, 1);
-      s.sweep();
+      assert.equal(s.sweep(), true);
       assert.equal(s.size, 2, 'old is gone, cal and new stay');
-      s.addUsage([{ consumer: 'c1', route: 'r', statusClass: 2, hour: T0 + 3 * HOUR, count: 1 }]);
-      s.sweep();
+      s.addUsage([{ consumer: 'c1', route: 'r', statusClass: 2, hour: T0 + 3 * HOUR, count: 1 }], 'u2');
+      assert.equal(s.sweep(), true);
       assert.equal(s.size, 0, 'every counter expired 3 hours later');
       assert.deepEqual((await s.readUsage('c1', T0, T0 + 4 * HOUR)).map((u) => u.hour), [T0 + 3 * HOUR], 'usage older than 2 hours dropped');
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('calendar counters (quotas) are never evicted by a flood of other keys', async () => {
+    const s = new MemoryStore();
+    try {
+      const end = T0 + 30 * 86_400_000;
+      const quota = [check('q:month:c=alice:1', 'fixed-window', 5, 30 * 86_400_000, end)];
+      let allowed = 0;
+      for (let i = 0; i < 10; i++) if (s.consume(quota, T0, 1).allowed) allowed++;
+      assert.equal(allowed, 5);
+      // More distinct client-chosen keys than the default bound: the oldest of them are dropped, not alice's quota.
+      const flood: LimitCheck = { key: '', algorithm: 'sliding-window', limit: 10, windowMs: 60_000 };
+      for (let i = 0; i < DEFAULT_MAX_KEYS + 10; i++) s.consume([{ ...flood, key: `rl:search:0:h=${i}` }], T0 + 1, 1);
+      assert.ok(s.size - s.calendarSize <= DEFAULT_MAX_KEYS, `rate-limit counters ${s.size - s.calendarSize}`);
+      assert.equal(s.calendarSize, 1);
+      assert.deepEqual(s.consume(quota, T0 + 2, 1), { allowed: false, states: [state(0, end - T0 - 2, end - T0 - 2)] }, 'the spent quota stays spent');
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('a full calendar map keeps every counter it holds, counts no new one, and says so once', async () => {
+    const lines: Record<string, unknown>[] = [];
+    const log = pino({ level: 'info' }, { write: (line: string) => { lines.push(JSON.parse(line) as Record<string, unknown>); } });
+    const s = new MemoryStore({ maxCalendarKeys: 2, log });
+    try {
+      const end = T0 + 60_000;
+      const q = (who: string): LimitCheck[] => [check(`q:day:i=${who}:1`, 'fixed-window', 1, 60_000, end)];
+      assert.equal(s.consume(q('a'), T0, 1).allowed, true);
+      assert.equal(s.consume(q('b'), T0, 1).allowed, true);
+      // No room for c: it is answered (allowed, as a fresh counter) but not kept.
+      for (let i = 0; i < 3; i++) assert.equal(s.consume(q('c'), T0, 1).allowed, true);
+      assert.equal(s.calendarSize, 2);
+      assert.equal(s.consume(q('a'), T0, 1).allowed, false, 'a is still counted');
+      assert.equal(s.consume(q('b'), T0, 1).allowed, false, 'b is still counted');
+      assert.deepEqual(lines.map((l) => [l.event, l.level]), [['store_calendar_full', 50]], 'logged once');
+      // Once a and b expired and were swept, there is room again.
+      s.consume([check('tick', 'fixed-window', 1, 1000)], end + 2000, 1);
+      assert.equal(s.sweep(), true);
+      assert.equal(s.calendarSize, 0);
+      const next = (who: string): LimitCheck[] => [check(`q:day:i=${who}:2`, 'fixed-window', 1, 60_000, end + 60_000)];
+      assert.equal(s.consume(next('c'), end + 2000, 1).allowed, true);
+      assert.equal(s.consume(next('c'), end + 2000, 1).allowed, false, 'c is counted now');
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('the sweep is incremental: it walks at most maxEntries entries per call and resumes where it stopped', async () => {
+    const s = new MemoryStore();
+    try {
+      for (let i = 0; i < 25; i++) s.consume([check(`rl:${i}`, 'fixed-window', 5, 1000)], T0, 1);
+      for (let i = 0; i < 5; i++) s.consume([check(`q:${i}`, 'fixed-window', 5, 1000, T0 + 1000)], T0, 1);
+      assert.equal(s.size, 30);
+      // Everything above has expired by T0 + 5000.
+      s.consume([check('live', 'fixed-window', 5, 1000)], T0 + 5000, 1);
+      assert.equal(s.sweep(10), false);
+      assert.equal(s.size, 21, 'the first 10 rate-limit counters, all expired');
+      // Appended during the round (ahead of the cursor): walked in this round too, and kept (not expired).
+      s.consume([check('late', 'fixed-window', 5, 1000)], T0 + 5000, 1);
+      assert.equal(s.sweep(10), false);
+      assert.equal(s.size, 12);
+      let calls = 0;
+      while (!s.sweep(10)) if (++calls > 10) assert.fail('the round does not end');
+      assert.equal(s.size, 2, 'only live and late remain');
+      assert.equal(s.calendarSize, 0);
+      // A new round starts from the beginning.
+      assert.equal(s.sweep(Infinity), true);
+      assert.equal(s.size, 2);
     } finally {
       await s.close();
     }

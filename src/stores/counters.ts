@@ -26,6 +26,10 @@ export class Counters {
   /** Wall clock (Unix ms) used for windows, calendar periods and usage hours; injectable in tests. */
   readonly wallClock: Clock;
   readonly fingerprint: string;
+  /** Fingerprint of the store settings alone: a reload that changes only `metering:` keeps the store. */
+  readonly storeFingerprint: string;
+  /** Whether close() closes the store (false once a newer Counters took the store over). */
+  #ownsStore = true;
 
   constructor(store: Store, meter: Meter | null, failMode: FailMode, wallClock: Clock, fingerprint: string) {
     this.store = store;
@@ -33,6 +37,7 @@ export class Counters {
     this.failMode = failMode;
     this.wallClock = wallClock;
     this.fingerprint = fingerprint;
+    this.storeFingerprint = fingerprint === '' ? '' : fingerprint.slice(0, fingerprint.indexOf('\u0000'));
   }
 
   /** open connects the configured store (Redis is imported only when configured) and starts the meter. */
@@ -41,6 +46,26 @@ export class Counters {
     const meter = metering.enabled ? new Meter(s, log, wallClock, parseDuration(metering.flushInterval)) : null;
     meter?.start();
     return new Counters(s, meter, failModeOf(store), wallClock, countersFingerprint(store, metering));
+  }
+
+  /**
+   * withMetering shares this store (its counters, its connection) under a new meter: a reload that changes
+   * only `metering:`. The new Counters owns the store only once it calls adoptStore (after the swap), so a
+   * reload refused in between closes nothing but the new meter.
+   */
+  withMetering(store: StoreConfig, metering: MeteringConfig, log: Logger): Counters {
+    const meter = metering.enabled ? new Meter(this.store, log, this.wallClock, parseDuration(metering.flushInterval)) : null;
+    meter?.start();
+    const next = new Counters(this.store, meter, this.failMode, this.wallClock, countersFingerprint(store, metering));
+    next.#ownsStore = false;
+    return next;
+  }
+
+  /** adoptStore takes over the store shared with `previous`: closing `previous` then leaves it open. */
+  adoptStore(previous: Counters): void {
+    if (previous.store !== this.store) return;
+    previous.#ownsStore = false;
+    this.#ownsStore = true;
   }
 
   /** memory builds in-memory counters without a flush timer (config checks, tools and unit tests). */
@@ -53,13 +78,14 @@ export class Counters {
   /** close flushes the meter and closes the store. */
   async close(): Promise<void> {
     await this.meter?.close();
-    await this.store.close();
+    if (this.#ownsStore) await this.store.close();
   }
 }
 
 /** countersFingerprint identifies the settings a Counters was built from, to keep it across reloads. */
 export function countersFingerprint(store: StoreConfig, metering: MeteringConfig): string {
-  return JSON.stringify([store, metering]);
+  // The store's part comes first, up to a NUL, so storeFingerprint can be read back from it.
+  return `${JSON.stringify(store)}\u0000${JSON.stringify(metering)}`;
 }
 
 function failModeOf(store: StoreConfig): FailMode {

@@ -1,7 +1,8 @@
 /**
  * Builds the configured store. Redis is imported only when configured, so a gateway on the memory store
  * never loads the Redis client. The fingerprint lets a hot reload keep the running store (its connection
- * and its in-memory counts) when `store:` did not change in a way the store itself sees.
+ * and its in-memory counts) when `store:` did not change in a way the store itself sees. checkStoreConfig
+ * refuses a Redis URL the client would misread, at config load rather than at connection time.
  */
 import type { Logger } from 'pino';
 import type { Store } from './types.js';
@@ -15,7 +16,7 @@ import { parseDuration } from '../config/units.js';
  * `usageRetentionMs` is how long hourly usage is kept (default 400 days).
  */
 export async function createStore(config: StoreConfig, log: Logger, usageRetentionMs?: number): Promise<Store> {
-  if (config === 'memory') return new MemoryStore(usageRetentionMs === undefined ? {} : { usageRetentionMs });
+  if (config === 'memory') return new MemoryStore(usageRetentionMs === undefined ? { log } : { log, usageRetentionMs });
   const { RedisStore } = await import('./redis.js');
   const r = config.redis;
   return RedisStore.open({ url: r.url, keyPrefix: r.keyPrefix, timeoutMs: parseDuration(r.timeout), log, ...(usageRetentionMs === undefined ? {} : { usageRetentionMs }) });
@@ -31,4 +32,40 @@ export function storeFingerprint(config: StoreConfig): string {
   if (config === 'memory') return JSON.stringify('memory');
   const r = config.redis;
   return JSON.stringify({ redis: { url: r.url, keyPrefix: r.keyPrefix, timeout: r.timeout } });
+}
+
+/** The largest database number accepted in a Redis URL (Redis's own bound is its `databases` setting). */
+const MAX_REDIS_DB = 2_147_483_647;
+
+/**
+ * checkStoreConfig returns the problems of `store:` that its schema cannot see, as (path relative to
+ * `store`, message) pairs; none for `memory`. The Redis URL must parse (WHATWG URL, as the client parses
+ * it), name a host and a port from 1 to 65535, have no path but `/<db number>`, and no query or fragment:
+ * the client would read query parameters as options that override the store's own (its timeout, its
+ * offline queue). Messages never repeat the URL, which may hold a password.
+ */
+export function checkStoreConfig(config: StoreConfig): [string, string][] {
+  if (config === 'memory') return [];
+  const path = '.redis.url';
+  const text = config.redis.url;
+  if (!/^rediss?:\/\//.test(text)) return [[path, 'must be a redis:// or rediss:// URL']];
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    // The parser refuses a port past 65535 without saying so: name that case, the commonest.
+    const port = /^rediss?:\/\/(?:[^@/?#]*@)?(?:\[[^\]/?#]*\]|[^:/?#]*):(\d+)(?:[/?#]|$)/.exec(text);
+    if (port !== null && Number(port[1]) > 65535) return [[path, 'port is out of range (1 to 65535)']];
+    return [[path, 'is not a valid URL (expected redis://[user:password@]host:port[/db], with special characters of the password percent-encoded)']];
+  }
+  const out: [string, string][] = [];
+  if (url.hostname === '') out.push([path, 'must name a host (redis://host:port)']);
+  if (url.port === '0') out.push([path, 'port is out of range (1 to 65535)']);
+  if (url.pathname !== '' && url.pathname !== '/') {
+    const db = /^\/(\d{1,10})$/.exec(url.pathname);
+    if (db === null || Number(db[1]) > MAX_REDIS_DB) out.push([path, 'path must be a database number (redis://host:port/0) or nothing']);
+  }
+  if (url.search !== '' || text.includes('?')) out.push([path, 'must not have a query (?...): set options under store.redis']);
+  if (url.hash !== '' || text.includes('#')) out.push([path, 'must not have a fragment (#...): percent-encode # in a password as %23']);
+  return out;
 }

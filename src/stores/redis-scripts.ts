@@ -1,7 +1,8 @@
 /**
- * The Lua script of the Redis store: one call checks (and, when every check allows, charges) all the limits
- * of a request, atomically, in one round trip. Redis runs a script alone, so 50 concurrent requests from any
- * number of gateways against a limit of 10 let exactly 10 through.
+ * The Lua scripts of the Redis store. LIMIT_SCRIPT: one call checks (and, when every check allows, charges)
+ * all the limits of a request, atomically, in one round trip. Redis runs a script alone, so 50 concurrent
+ * requests from any number of gateways against a limit of 10 let exactly 10 through. USAGE_SCRIPT: one call
+ * adds a batch of usage at most once per batch id.
  *
  * The math mirrors stores/algorithms.ts line for line (same float operations in the same order; Lua numbers
  * are the same IEEE doubles as JavaScript's), so the memory and Redis stores give identical answers.
@@ -176,4 +177,34 @@ for i = 1, n do
   reply[at + 2] = retry
 end
 return reply
+`;
+
+/**
+ * USAGE_SCRIPT adds one batch of usage records, at most once per batch id.
+ * KEYS: the batch's marker (`${keyPrefix}ub:<batchId>`), then one usage hash per record (a key may repeat).
+ * ARGV: the marker's lifetime (ms), the usage keys' lifetime (ms), then field and count per record.
+ * Returns -1 when the marker already exists (the batch was applied before: a resend after a lost reply),
+ * else the number of records skipped.
+ *
+ * The marker is written first, in the same atomic step as the counts, so a reply lost after the script ran
+ * (a timeout, a dropped connection) makes the caller's resend a no-op. A record whose HINCRBY fails (a key of
+ * another type, a field that is not an integer: something else writes under the prefix) is skipped rather
+ * than failing the batch: Redis does not roll back a script's earlier writes, so failing would leave the
+ * batch half applied, and the resend would count the other records again. An outage-type error (OOM,
+ * READONLY) cannot hit a record: Redis refuses it on the marker, the script's first write, and nothing is
+ * written.
+ */
+export const USAGE_SCRIPT = `
+if not redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then return -1 end
+local ttl = ARGV[2]
+local skipped = 0
+for i = 2, #KEYS do
+  local r = redis.pcall('HINCRBY', KEYS[i], ARGV[2 * i - 1], ARGV[2 * i])
+  if type(r) == 'table' and r.err then
+    skipped = skipped + 1
+  else
+    redis.call('PEXPIRE', KEYS[i], ttl)
+  end
+end
+return skipped
 `;

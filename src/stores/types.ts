@@ -103,8 +103,13 @@ export interface Store {
    * reads the quota). Same failure behaviour as consume.
    */
   peek(checks: readonly LimitCheck[], now: number): ConsumeResult | Promise<ConsumeResult>;
-  /** addUsage adds counts to the metered usage (HINCRBY in Redis, batched by the caller). Rejects with StoreError. */
-  addUsage(records: readonly UsageRecord[]): void | Promise<void>;
+  /**
+   * addUsage adds counts to the metered usage, at most once per `batchId`: a caller that did not hear back
+   * (a timeout, a dropped connection) sends the same batch with the same id again, and a batch that was
+   * already applied is not applied twice. A record that cannot be applied (a foreign key of the wrong type)
+   * is skipped and logged, never retried forever. Rejects with StoreError when the store cannot answer.
+   */
+  addUsage(records: readonly UsageRecord[], batchId: string): void | Promise<void>;
   /** readUsage returns the usage of one consumer for hours in [fromHour, toHour), summed per route x class x hour, sorted by hour, route, class. */
   readUsage(consumer: string, fromHour: number, toHour: number): Promise<UsageRecord[]>;
   /** close releases connections and timers. */

@@ -91,6 +91,7 @@ export const ServiceSchema = Type.Object({
     default: [],
     description: 'Response headers removed before the client sees them, besides `Server` and `X-Powered-By`, which are always removed.',
   }),
+  critical: Type.Boolean({ default: false, description: 'Whether the gateway is ready only while this service has an available target: /readyz on the admin listener answers 503 otherwise. Default false.' }),
 }, { additionalProperties: false });
 
 /** ServiceConfig is a validated service entry. */

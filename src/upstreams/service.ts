@@ -34,6 +34,8 @@ export const RETRY_FLOOR_PER_SECOND = 10;
 export class Service {
   readonly name: string;
   readonly targets: readonly Target[];
+  /** Whether readiness requires an available target of this service (`critical: true`). */
+  readonly critical: boolean;
   readonly balancer: Balancer<Target>;
   readonly retry: RetryPolicy;
   readonly budget: RetryBudget;
@@ -79,6 +81,7 @@ export class Service {
       maxCooldownMs: parseDuration(cfg.passiveHealth.maxCooldown),
     };
     this.passiveStatuses = new Set(cfg.passiveHealth.statuses);
+    this.critical = cfg.critical;
     this.targets = cfg.targets.map((tc) => {
       const target = typeof tc === 'string' ? new Target(tc, 1, settings, passive, clock) : new Target(tc.url, tc.weight, settings, passive, clock);
       target.passive.onChange = (ejected: boolean) => {

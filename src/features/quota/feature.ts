@@ -14,6 +14,7 @@ import type { Counters } from '../../stores/counters.js';
 import type { Clock } from '../../core/clock.js';
 import { calendarPeriod, isValidTimeZone, type CalendarPeriod, type CalendarUnit } from '../../billing/calendar.js';
 import { QuotaSchema, type QuotaConfig } from './schema.js';
+import { ipKey, LIMIT_HEADERS } from '../rate-limit/limits.js';
 
 /** QuotaRule is one quota (the route's or a plan's) with its current calendar period cached. */
 export class QuotaRule {
@@ -43,6 +44,8 @@ export class QuotaRule {
 /** QuotaFeature charges each request to the caller's quota for the current period. */
 export class QuotaFeature implements Feature {
   readonly name = 'quota';
+  /** An upstream's own rate-limit headers would contradict the gateway's: they never reach the client. */
+  readonly removeResponseHeaders = LIMIT_HEADERS;
   readonly own: QuotaRule | null;
   readonly byPlan: ReadonlyMap<string, QuotaRule>;
   readonly #store: Store;
@@ -67,7 +70,8 @@ export class QuotaFeature implements Feature {
     const now = this.#now();
     const period = rule.periodAt(now);
     const check: LimitCheck = {
-      key: `q:${rule.unit}:${callerOf(rule, ex)}:${period.id}`,
+      // The period's UTC start, not its local date: quotas in different time zones never share a counter.
+      key: `q:${rule.unit}:${callerOf(rule, ex)}:${period.start}`,
       algorithm: 'fixed-window',
       limit: rule.limit,
       windowMs: period.end - period.start,
@@ -102,7 +106,8 @@ export class QuotaFeature implements Feature {
       'ratelimit-policy', `"quota";q=${rule.limit};w=${Math.round((period.end - period.start) / 1000)}`,
       'ratelimit', `"quota";r=${s.remaining};t=${resetSeconds}`,
     ]);
-    if (result.allowed) return;
+    if (result.allowed) { ex.limitOutcome ??= 'allowed'; return; }
+    ex.limitOutcome = 'quota-exceeded';
     const resetAt = new Date(period.end).toISOString();
     ex.fail('GH_QUOTA_EXCEEDED', {
       detail: `The quota of ${rule.limit} calls per ${rule.unit} is spent; it resets at ${resetAt}.`,
@@ -112,7 +117,8 @@ export class QuotaFeature implements Feature {
   }
 
   #unavailable(ex: Exchange): void {
-    if (this.#counters.failMode === 'open') return;
+    if (this.#counters.failMode === 'open') { ex.limitOutcome = 'store-down-open'; return; }
+    ex.limitOutcome = 'store-down-closed';
     ex.fail('GH_STORE_UNAVAILABLE', { headers: ['retry-after', '1'] });
   }
 }
@@ -120,7 +126,7 @@ export class QuotaFeature implements Feature {
 /** callerOf is the trusted caller part of a quota key. */
 function callerOf(rule: QuotaRule, ex: Exchange): string {
   const id = ex.identity;
-  if (rule.byIp || id === null) return 'i=' + ex.clientIp;
+  if (rule.byIp || id === null) return 'i=' + ipKey(ex.clientIp);
   if (id.consumer !== null) return 'c=' + id.consumer.id;
   return 's=' + createHash('sha256').update(id.method + '\n' + id.subject).digest('base64url').slice(0, 22);
 }

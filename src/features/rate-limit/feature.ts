@@ -15,11 +15,13 @@ import type { ConsumeResult, Store } from '../../stores/types.js';
 import type { Counters } from '../../stores/counters.js';
 import type { Clock } from '../../core/clock.js';
 import { RateLimitSchema, type RateLimitConfig } from './schema.js';
-import { checkLimits, checksFor, compileLimits, rateLimitValue, retryAfterSeconds, tightest, type LimitSet } from './limits.js';
+import { checkLimits, checksFor, compileLimits, LIMIT_HEADERS, rateLimitValue, retryAfterSeconds, tightest, type LimitSet } from './limits.js';
 
 /** RateLimitFeature checks and charges a route's limits (or the caller's plan's) for each request. */
 export class RateLimitFeature implements Feature {
   readonly name = 'rate-limit';
+  /** An upstream's own rate-limit headers would contradict the gateway's: they never reach the client. */
+  readonly removeResponseHeaders = LIMIT_HEADERS;
   readonly own: LimitSet;
   /** Limit sets of plans that set `rate-limit`, by plan name. */
   readonly byPlan: ReadonlyMap<string, LimitSet>;
@@ -73,14 +75,16 @@ export class RateLimitFeature implements Feature {
       headers.push('x-ratelimit-limit', String(set.limits[t]!.limit), 'x-ratelimit-remaining', String(s.remaining), 'x-ratelimit-reset', String(Math.ceil(s.resetMs / 1000)));
     }
     ex.addResponseHeaders(headers);
-    if (result.allowed) return;
+    if (result.allowed) { ex.limitOutcome ??= 'allowed'; return; }
+    ex.limitOutcome = 'rate-limited';
     ex.runtime.log.debug({ event: 'rate_limited', route: this.#route, consumer: ex.identity?.consumer?.id ?? null, requestId: ex.requestId }, 'rate limited');
     ex.fail('GH_RATE_LIMITED', { headers: ['retry-after', String(retryAfterSeconds(states))] });
   }
 
   /** The store could not answer: the fail mode decides (the store logs the outage once, not per request). */
   #unavailable(ex: Exchange, _err: unknown): void {
-    if (this.#counters.failMode === 'open') return;
+    if (this.#counters.failMode === 'open') { ex.limitOutcome = 'store-down-open'; return; }
+    ex.limitOutcome = 'store-down-closed';
     ex.fail('GH_STORE_UNAVAILABLE', { headers: ['retry-after', '1'] });
   }
 }

@@ -100,20 +100,51 @@ function partKey(part: Part, header: string, ex: Exchange): string {
   switch (part) {
     case Part.Consumer: {
       const id = ex.identity;
-      if (id === null) return 'i=' + ex.clientIp;
+      if (id === null) return 'i=' + ipKey(ex.clientIp);
       if (id.consumer !== null) return 'c=' + id.consumer.id;
       // An authenticated caller with no consumer (a valid token whose subject is no consumer): its subject
       // is verified, but may be long, so it is hashed.
       return 's=' + digest(id.method + '\n' + id.subject);
     }
-    case Part.Ip: return 'i=' + ex.clientIp;
+    case Part.Ip: return 'i=' + ipKey(ex.clientIp);
     case Part.Route: return 'r';
     case Part.Header: {
       const v = ex.req.headers[header];
-      if (v === undefined || v === '') return 'i=' + ex.clientIp;
+      if (v === undefined || v === '') return 'i=' + ipKey(ex.clientIp);
       return 'h=' + digest(Array.isArray(v) ? v.join(',') : v);
     }
   }
+}
+
+/** LIMIT_HEADERS are the response headers the gateway owns on a limited route. */
+export const LIMIT_HEADERS: ReadonlySet<string> = new Set(['ratelimit', 'ratelimit-policy', 'x-ratelimit-limit', 'x-ratelimit-remaining', 'x-ratelimit-reset']);
+
+/**
+ * ipKey is the counter key of a client address: IPv4 as it is, IPv6 by its /64 prefix. One subscriber gets
+ * a whole /64 and can rotate through it at will, so per-address IPv6 counters would be no limit at all.
+ */
+export function ipKey(ip: string): string {
+  if (ip.indexOf(':') === -1) return ip;
+  return ipv6Prefix64(ip);
+}
+
+/** ipv6Prefix64 returns the first four groups of an IPv6 address, expanded (`2001:db8:0:1::/64`). */
+function ipv6Prefix64(ip: string): string {
+  const zone = ip.indexOf('%');
+  const addr = zone === -1 ? ip : ip.slice(0, zone);
+  const dbl = addr.indexOf('::');
+  let groups: string[];
+  if (dbl === -1) groups = addr.split(':');
+  else {
+    const head = dbl === 0 ? [] : addr.slice(0, dbl).split(':');
+    const tail = dbl + 2 >= addr.length ? [] : addr.slice(dbl + 2).split(':');
+    // An embedded IPv4 tail (::ffff:1.2.3.4) takes two groups; it sits in the last 64 bits, which are dropped.
+    const tailGroups = tail.length > 0 && tail[tail.length - 1]!.includes('.') ? tail.length + 1 : tail.length;
+    groups = [...head, ...new Array<string>(Math.max(0, 8 - head.length - tailGroups)).fill('0'), ...tail];
+  }
+  let out = '';
+  for (let i = 0; i < 4; i++) out += (i === 0 ? '' : ':') + (parseInt(groups[i] ?? '0', 16) || 0).toString(16);
+  return out + '::/64';
 }
 
 /** digest shortens a caller-supplied value to a fixed-size key part (128 bits of SHA-256, base64url). */
