@@ -67,6 +67,10 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
   if (opts.log === undefined && (opts.env ?? process.env).GATEHOUSE_LOG_LEVEL === undefined) log.level = loaded.config.log.level;
   await preloadFor(loaded.config);
   const wallClock = opts.wallClock ?? Date.now;
+  // What can fail on the user's input (an access-log path) comes before what must be cleaned up (the store).
+  const accessCfg = loaded.config.log.access;
+  const accessLog = accessCfg.enabled ? new AccessLog(accessCfg, accessLogDestination(accessCfg, loaded.dir, opts.accessDestination ?? pino.destination({ dest: 1, sync: false })), log) : null;
+  const tracer = await createTracer(loaded.config.tracing, log, opts.tracing);
   let counters = await Counters.open(loaded.config.store, loaded.config.metering, log, wallClock);
   let runtime;
   try {
@@ -77,13 +81,10 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
   }
   for (const w of runtime.warnings) log.warn({ event: 'config_warning' }, w);
   // Observability lives as long as the process: every config generation reports to the same sinks.
-  const accessCfg = loaded.config.log.access;
-  const accessLog = accessCfg.enabled ? new AccessLog(accessCfg, accessLogDestination(accessCfg, loaded.dir, opts.accessDestination ?? pino.destination({ dest: 1, sync: false }))) : null;
   // Metrics are served by the admin listener: without one there is nobody to scrape them, so none are kept.
   const metrics = loaded.config.admin !== undefined && loaded.config.metrics.enabled
     ? new GatewayMetrics(loaded.config.metrics, () => gateway.runtime, () => counters.store.health) : null;
   const sink: RequestSink | null = accessLog !== null && metrics !== null ? new BothSinks(accessLog, metrics) : accessLog ?? metrics;
-  const tracer = await createTracer(loaded.config.tracing, log, opts.tracing);
   const observe = (rt: Runtime): void => { rt.sink = sink; rt.tracer = tracer; };
   observe(runtime);
   const gateway = new Gateway(runtime, log);
@@ -91,7 +92,7 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
   let admin: AdminServer | null = null;
   let adminUrl: string | null = null;
   if (loaded.config.admin !== undefined) {
-    admin = new AdminServer(loaded.config.admin, { runtime: () => gateway.runtime, counters: () => counters, metrics });
+    admin = new AdminServer(loaded.config.admin, { runtime: () => gateway.runtime, counters: () => counters, metrics, draining: () => gateway.draining });
     try {
       const a = await admin.listen(loaded.config.admin.host, loaded.config.admin.port);
       adminUrl = `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
@@ -145,7 +146,7 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
       log.error({ event: 'reload_refused', problems }, `config reload refused; the previous config keeps serving:\n${problems.join('\n')}`);
       return false;
     }
-    for (const key of ['listen', 'admin', 'log', 'tracing'] as const) {
+    for (const key of ['listen', 'admin', 'log', 'tracing', 'metrics'] as const) {
       if (JSON.stringify(next.config[key]) !== JSON.stringify(loaded.config[key])) log.warn({ event: 'config_warning' }, `${key} settings changed: they take effect at the next restart`);
     }
     for (const w of rt.warnings) log.warn({ event: 'config_warning' }, w);

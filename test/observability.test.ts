@@ -136,6 +136,15 @@ routes:
   });
 });
 
+test('an access log path that cannot be written refuses to start', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'gatehouse-access-'));
+  await assert.rejects(startTestGateway(`log: { access: { file: "${dir}" } }
+services:
+  api: { targets: ["http://127.0.0.1:9"] }
+routes: []
+`), /EISDIR/);
+});
+
 describe('admin listener', () => {
   test('healthz, readyz, and the token on everything else', async () => {
     const u = await up();
@@ -153,7 +162,15 @@ routes:
       const r = await request(`${gw.adminUrl}/readyz`);
       assert.equal(r.status, 200);
       assert.equal(r.json.ready, true);
+      assert.equal(r.json.checks.shutdown, false);
       assert.deepEqual(r.json.checks.services.api, { critical: true, available: 1, targets: 1 });
+      // With the default failMode (open) a store outage is reported but does not make the gateway unready.
+      const { readiness } = await import('../src/admin/server.js');
+      const down = { store: { health: { up: false, outages: 1 } }, failMode: 'open' } as unknown as Parameters<typeof readiness>[1];
+      assert.equal(readiness(gw.gateway.runtime, down).ready, true);
+      assert.equal(readiness(gw.gateway.runtime, down).checks.store, 'down');
+      assert.equal(readiness(gw.gateway.runtime, { ...down, failMode: 'closed' } as typeof down).ready, false);
+      assert.equal(readiness(gw.gateway.runtime, gw.counters, true).ready, false, 'not ready while draining');
       const m = await request(`${gw.adminUrl}/metrics`);
       assert.equal(m.status, 401);
       assert.equal(m.headers['content-type'], 'application/problem+json');
@@ -220,7 +237,7 @@ routes:
     let redis = await startRedis();
     const u = await up();
     const gw = await startTestGateway(`admin: { port: 0 }
-store: { redis: { url: "redis://127.0.0.1:${port}", timeout: 300ms } }
+store: { redis: { url: "redis://127.0.0.1:${port}", timeout: 300ms, failMode: closed } }
 services:
   api: { targets: ["${u.url}"] }
 routes:

@@ -22,26 +22,33 @@ export interface AdminState {
   runtime(): Runtime;
   counters(): Counters;
   metrics: MetricsSource | null;
+  /** Whether the gateway is shutting down (then it is not ready, so load balancers stop sending). */
+  draining(): boolean;
 }
 
 /** Readiness is the /readyz document. */
 export interface Readiness {
   ready: boolean;
-  checks: { config: 'ok'; store: 'up' | 'down'; services: Record<string, { critical: boolean; available: number; targets: number }> };
+  checks: { config: 'ok'; shutdown: boolean; store: 'up' | 'down'; services: Record<string, { critical: boolean; available: number; targets: number }> };
 }
 
-/** readiness says whether the gateway should receive traffic: store reachable, every critical service with an available target. */
-export function readiness(rt: Runtime, counters: Counters): Readiness {
+/**
+ * readiness says whether the gateway should receive traffic: not shutting down, the store reachable (when
+ * limits fail closed without it: with `failMode: open` the gateway serves through an outage, and marking
+ * every instance on one Redis unready at once would turn a Redis outage into a full one), and every critical
+ * service with an available target.
+ */
+export function readiness(rt: Runtime, counters: Counters, draining = false): Readiness {
   const services: Readiness['checks']['services'] = {};
-  let ready = true;
+  let ready = !draining;
   const storeUp = counters.store.health.up;
-  if (!storeUp) ready = false;
+  if (!storeUp && counters.failMode === 'closed') ready = false;
   for (const s of rt.services.values()) {
     const available = s.targets.filter((t) => t.available).length;
     services[s.name] = { critical: s.critical, available, targets: s.targets.length };
     if (s.critical && available === 0) ready = false;
   }
-  return { ready, checks: { config: 'ok', store: storeUp ? 'up' : 'down', services } };
+  return { ready, checks: { config: 'ok', shutdown: draining, store: storeUp ? 'up' : 'down', services } };
 }
 
 /** AdminServer serves the admin endpoints. */
@@ -76,7 +83,7 @@ export class AdminServer {
       if (req.method !== 'GET' && req.method !== 'HEAD') return problem(res, 405, 'GH_METHOD_NOT_ALLOWED', 'Only GET and HEAD are served here', ['allow', 'GET, HEAD']);
       if (path === '/healthz') return json(res, 200, { status: 'ok' });
       if (path === '/readyz') {
-        const r = readiness(this.#state.runtime(), this.#state.counters());
+        const r = readiness(this.#state.runtime(), this.#state.counters(), this.#state.draining());
         return json(res, r.ready ? 200 : 503, r);
       }
       if (!this.#authorized(req)) return problem(res, 401, 'GH_UNAUTHORIZED', 'Authentication is required or the credentials were not accepted', ['www-authenticate', 'Bearer realm="gatehouse-admin"']);

@@ -5,7 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { BlockList, isIPv6 } from 'node:net';
+import { BlockList, isIP, isIPv6 } from 'node:net';
 import type { Logger } from 'pino';
 import { FEATURES } from '../features/index.js';
 import type { Feature, FeatureContext, FeatureDefinition } from '../core/feature.js';
@@ -98,7 +98,7 @@ export function compile(loaded: LoadedConfig, log: Logger, clock: Clock = MONOTO
   for (const [rel, message] of checkStoreConfig(cfg.store)) problem(['store', ...splitRelative(rel)], message);
   const admin = cfg.admin;
   if (admin !== undefined) {
-    const loopback = admin.host === 'localhost' || admin.host === '::1' || /^127\./.test(admin.host);
+    const loopback = admin.host === 'localhost' || admin.host === '::1' || (isIP(admin.host) === 4 && admin.host.startsWith('127.'));
     if (!loopback && admin.token === undefined) problem(['admin', 'token'], 'is required when admin.host is not a loopback address (write it as ${GATEHOUSE_ADMIN_TOKEN})');
     if (admin.port !== 0 && admin.port === cfg.listen.port) problem(['admin', 'port'], `is the same port as listen.port (${admin.port}); the admin listener needs its own`);
   }

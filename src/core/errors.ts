@@ -132,5 +132,6 @@ export function writeProblem(res: ServerResponse, code: ErrorCode, requestId: st
   if (extras?.headers) headers.push(...extras.headers);
   res.writeHead(spec.status, headers);
   res.end(body);
-  return headers[3] === undefined ? 0 : Number(headers[3]);
+  // A HEAD answer carries the length of the body it does not send.
+  return res.req?.method === 'HEAD' ? 0 : Number(headers[3]);
 }

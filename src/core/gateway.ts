@@ -149,7 +149,10 @@ export class Gateway {
 
   private onHandlerError(err: unknown, res: ServerResponse, rt: Runtime): void {
     this.log.error({ event: 'handler_error', err }, 'unexpected error while handling a request');
-    if (!res.headersSent) writeProblem(res, 'GH_INTERNAL', String(res.getHeader('x-request-id') ?? newRequestId()));
+    const ex = (res as LoggedResponse)[EXCHANGE];
+    // Through the exchange when there is one, so the answer keeps the request's id and is logged as a 500.
+    if (ex !== undefined && !res.headersSent) ex.fail('GH_INTERNAL');
+    else if (!res.headersSent) writeProblem(res, 'GH_INTERNAL', newRequestId());
     else res.destroy();
     rt.done();
   }
@@ -347,7 +350,9 @@ function onBodyIdle(this: IncomingMessage): void {
   if (res && res.req === this && !res.headersSent) {
     closeConnection(res);
     res.once('finish', abortRequest);
-    writeProblem(res, 'GH_REQUEST_TIMEOUT', String(this.headers['x-request-id']));
+    const ex = (res as LoggedResponse)[EXCHANGE];
+    if (ex !== undefined) ex.fail('GH_REQUEST_TIMEOUT');
+    else writeProblem(res, 'GH_REQUEST_TIMEOUT', String(this.headers['x-request-id']));
   } else {
     this.destroy();
   }

@@ -8,7 +8,7 @@
  * Sampling keeps the volume down on busy gateways without losing what matters: errors and slow requests are
  * always written, ordinary ones with probability `sample`.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, openSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { pino, type Logger, type DestinationStream } from 'pino';
 import type { Exchange } from '../core/exchange.js';
@@ -22,6 +22,7 @@ const REDACTED = '[REDACTED]';
 /** AccessLog writes the access line of each finished request. */
 export class AccessLog implements RequestSink {
   readonly #out: Logger;
+  readonly #dest: DestinationStream;
   readonly #sample: number;
   readonly #slowMs: number;
   readonly #redact: ReadonlySet<string>;
@@ -29,13 +30,26 @@ export class AccessLog implements RequestSink {
   #forGeneration = -1;
   #redactNow: ReadonlySet<string>;
 
-  constructor(config: AccessLogConfig, destination: DestinationStream) {
-    // No pid/hostname on every line: an access line is about a request. `time` is ISO 8601 for humans and tools.
-    this.#out = pino({ base: null, timestamp: pino.stdTimeFunctions.isoTime, formatters: { level: () => ({ type: 'access' }) } }, destination);
+  readonly #flushTimer: NodeJS.Timeout;
+
+  constructor(config: AccessLogConfig, destination: DestinationStream, events: Logger) {
+    // A write error (a full disk) must not crash the gateway: it is logged once and lines are dropped meanwhile.
+    let failed = false;
+    (destination as unknown as NodeJS.EventEmitter).on?.('error', (err: Error) => {
+      if (failed) return;
+      failed = true;
+      events.error({ event: 'access_log_failed', err: String(err.message) }, 'the access log cannot be written');
+    });
+    // pino's logger is kept for flushing its destination; lines are written to the destination directly.
+    this.#out = pino({ base: null }, destination);
+    this.#dest = destination;
     this.#sample = config.sample;
     this.#slowMs = parseDuration(config.slow);
     this.#redact = new Set(config.redactQuery);
     this.#redactNow = this.#redact;
+    // Lines are written in 4 KiB batches; a quiet gateway's lines still reach the file within a second.
+    this.#flushTimer = setInterval(() => { try { this.#out.flush(); } catch { /* retried next tick */ } }, 1000);
+    this.#flushTimer.unref();
   }
 
   onEnd(ex: Exchange): void {
@@ -45,29 +59,27 @@ export class AccessLog implements RequestSink {
       const status = ex.status;
       if (this.#sample < 1 && !slow && status < 400 && ex.errorCode === null && status !== 0 && Math.random() >= this.#sample) return;
       const route = ex.route;
-      this.#out.info({
-        requestId: ex.requestId,
-        method: ex.req.method,
-        path: ex.path,
-        query: ex.query === '' ? undefined : this.#redactQuery(ex.runtime, ex.query),
-        status,
-        route: route === null ? null : route.name,
-        service: route?.service?.name ?? null,
-        target: ex.target,
-        consumer: ex.identity?.consumer?.id ?? null,
-        clientIp: ex.clientIp,
-        bytesIn: bytesIn(ex),
-        bytesOut: bytesOut(ex),
-        durationMs: round(durationMs),
-        upstreamMs: ex.upstreamMs < 0 ? null : round(ex.upstreamMs),
-        attempts: ex.attempts,
-        limit: ex.limitOutcome,
-        cache: ex.cacheOutcome,
-        error: ex.errorCode,
-        traceId: ex.trace === null ? undefined : ex.trace.traceId,
-        slow: slow ? true : undefined,
-        aborted: status === 0 || !ex.res.writableFinished ? true : undefined,
-      });
+      // The line is built by hand, not by pino's generic serializer: a fixed shape written in one pass costs
+      // about a fifth as much (bench/micro/access-log.ts), and it still goes out through pino's destination.
+      // Strings a client influences (path, query, method) go through JSON.stringify, so they are escaped.
+      let line = '{"type":"access","time":"' + new Date().toISOString() + '","requestId":' + JSON.stringify(ex.requestId) +
+        ',"method":' + JSON.stringify(ex.req.method ?? '') + ',"path":' + JSON.stringify(ex.path);
+      if (ex.query !== '') line += ',"query":' + JSON.stringify(this.#redactQuery(ex.runtime, ex.query));
+      line += ',"status":' + status +
+        ',"route":' + str(route === null ? null : route.name) +
+        ',"service":' + str(route?.service?.name ?? null) +
+        ',"target":' + str(ex.target) +
+        ',"consumer":' + str(ex.identity?.consumer?.id ?? null) +
+        ',"clientIp":' + JSON.stringify(ex.clientIp) +
+        ',"bytesIn":' + bytesIn(ex) + ',"bytesOut":' + bytesOut(ex) +
+        ',"durationMs":' + round(durationMs) +
+        ',"upstreamMs":' + (ex.upstreamMs < 0 ? 'null' : round(ex.upstreamMs)) +
+        ',"attempts":' + ex.attempts +
+        ',"limit":' + str(ex.limitOutcome) + ',"cache":' + str(ex.cacheOutcome) + ',"error":' + str(ex.errorCode);
+      if (ex.trace !== null) line += ',"traceId":"' + ex.trace.traceId + '"';
+      if (slow) line += ',"slow":true';
+      if (status === 0 || !ex.res.writableFinished) line += ',"aborted":true';
+      this.#dest.write(line + '}\n');
     } catch {
       // The log must never break a request; a line lost to a bug here is preferable.
     }
@@ -75,7 +87,8 @@ export class AccessLog implements RequestSink {
 
   /** flush writes out what is buffered (shutdown); resolves once it reached the file or stdout. */
   flush(): Promise<void> {
-    return new Promise((resolve) => { this.#out.flush(() => resolve()); });
+    clearInterval(this.#flushTimer);
+    return new Promise((resolve) => { try { this.#out.flush(() => resolve()); } catch { resolve(); } });
   }
 
   #redactQuery(rt: Runtime, query: string): string {
@@ -103,8 +116,10 @@ export class AccessLog implements RequestSink {
 export function accessLogDestination(config: AccessLogConfig, configDir: string, stdout: DestinationStream): DestinationStream {
   if (config.file === undefined) return stdout;
   const file = resolve(configDir, config.file);
+  // Opened here, synchronously, so a path that cannot be written refuses to start instead of failing later.
   mkdirSync(dirname(file), { recursive: true });
-  return pino.destination({ dest: file, sync: false, mkdir: true, minLength: 4096 });
+  const fd = openSync(file, 'a');
+  return pino.destination({ dest: fd, sync: false, minLength: 4096 });
 }
 
 function bytesIn(ex: Exchange): number {
@@ -116,6 +131,11 @@ function bytesOut(ex: Exchange): number {
   if (ex.bytesOut > 0) return ex.bytesOut;
   const len = ex.res.getHeader('content-length');
   return typeof len === 'string' || typeof len === 'number' ? Number(len) || 0 : 0;
+}
+
+/** str renders a string or null as JSON. */
+function str(v: string | null): string {
+  return v === null ? 'null' : JSON.stringify(v);
 }
 
 function round(ms: number): number {
