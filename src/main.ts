@@ -20,7 +20,7 @@ import type { Clock } from './core/clock.js';
 import { AccessLog, accessLogDestination } from './observability/access-log.js';
 import { AdminServer } from './admin/server.js';
 import { createTracer, type TracerOptions } from './observability/tracing.js';
-import { GatewayMetrics } from './observability/metrics.js';
+import type { GatewayMetrics } from './observability/metrics.js';
 import type { RequestSink } from './observability/types.js';
 import type { DestinationStream } from 'pino';
 
@@ -82,8 +82,9 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
   for (const w of runtime.warnings) log.warn({ event: 'config_warning' }, w);
   // Observability lives as long as the process: every config generation reports to the same sinks.
   // Metrics are served by the admin listener: without one there is nobody to scrape them, so none are kept.
-  const metrics = loaded.config.admin !== undefined && loaded.config.metrics.enabled
-    ? new GatewayMetrics(loaded.config.metrics, () => gateway.runtime, () => counters.store.health) : null;
+  // prom-client is imported only then, so a gateway without an admin listener does not carry it in memory.
+  const metrics: GatewayMetrics | null = loaded.config.admin !== undefined && loaded.config.metrics.enabled
+    ? new (await import('./observability/metrics.js')).GatewayMetrics(loaded.config.metrics, () => gateway.runtime, () => counters.store.health) : null;
   const sink: RequestSink | null = accessLog !== null && metrics !== null ? new BothSinks(accessLog, metrics) : accessLog ?? metrics;
   const observe = (rt: Runtime): void => { rt.sink = sink; rt.tracer = tracer; };
   observe(runtime);
