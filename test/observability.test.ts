@@ -13,7 +13,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { startUpstream, freePort, type Upstream } from './helpers/upstream.js';
 import { startTestGateway, type TestGateway } from './helpers/gateway.js';
-import { request } from './helpers/http.js';
+import { request, rawRequest } from './helpers/http.js';
 import { needRedis } from './helpers/redis.js';
 
 const KEY = 'gh_test_observability_key_0123456789';
@@ -112,6 +112,29 @@ routes:
         [400, null, false, 'GH_BAD_PATH_ENCODING'],
       ]);
       assert.equal(gw.access[2]!.path, '', 'a refused target is not logged');
+    } finally {
+      await gw.close();
+    }
+  });
+
+  test('requests the HTTP parser refuses, and CONNECT, are logged too', async () => {
+    const u = await up();
+    const gw = await startTestGateway(`services:
+  api: { targets: ["${u.url}"] }
+routes:
+  - { name: api, match: { path: /api/* }, service: api }
+`);
+    try {
+      const bad = await rawRequest(gw.port, 'GET /api/x HTTP/1.1\r\nHost: a\r\nBad Header: x\r\n\r\n');
+      assert.match(bad, /^HTTP\/1\.1 400/);
+      const connect = await rawRequest(gw.port, 'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n');
+      assert.match(connect, /^HTTP\/1\.1 405/);
+      await settle(gw, 2);
+      assert.deepEqual(gw.access.map((l) => [l.method, l.status, l.error, l.path, l.route]), [
+        ['-', 400, 'GH_BAD_REQUEST', '', null],
+        ['CONNECT', 405, 'GH_METHOD_NOT_ALLOWED', '', null],
+      ]);
+      assert.ok((gw.access[0]!.bytesOut as number) > 0);
     } finally {
       await gw.close();
     }
@@ -261,6 +284,17 @@ routes:
       assert.equal(body.checks.store, 'down');
       redis = await startRedis();
       await until(200);
+      // A Redis that hangs without closing its connection, and no limited request to notice: the probe asks.
+      redis.kill('SIGSTOP');
+      try {
+        let status = 200;
+        for (let i = 0; i < 100 && status === 200; i++) { await new Promise((r) => setTimeout(r, 100)); status = await ready(); }
+        assert.equal(status, 503, 'readiness pings the store itself');
+      } finally {
+        redis.kill('SIGCONT');
+      }
+      for (let i = 0; i < 200 && (await ready()) !== 200; i++) await new Promise((r) => setTimeout(r, 100));
+      assert.equal(await ready(), 200);
     } finally {
       await gw.close();
       await kill(redis);

@@ -56,6 +56,8 @@ export class AdminServer {
   readonly #server: Server;
   readonly #state: AdminState;
   readonly #token: Buffer | null;
+  #pinged: Promise<boolean> | null = null;
+  #pingedAt = 0;
 
   constructor(config: AdminConfig, state: AdminState) {
     this.#state = state;
@@ -83,6 +85,11 @@ export class AdminServer {
       if (req.method !== 'GET' && req.method !== 'HEAD') return problem(res, 405, 'GH_METHOD_NOT_ALLOWED', 'Only GET and HEAD are served here', ['allow', 'GET, HEAD']);
       if (path === '/healthz') return json(res, 200, { status: 'ok' });
       if (path === '/readyz') {
+        // The store is asked directly (at most once a second), not judged by what requests last saw: a Redis
+        // that hangs while no limited request comes would otherwise look up.
+        const now = performance.now();
+        if (this.#pinged === null || now - this.#pingedAt > 1000) { this.#pingedAt = now; this.#pinged = this.#state.counters().store.ping(); }
+        await this.#pinged;
         const r = readiness(this.#state.runtime(), this.#state.counters(), this.#state.draining());
         return json(res, r.ready ? 200 : 503, r);
       }

@@ -101,12 +101,13 @@ export function problemDocument(code: ErrorCode, requestId: string, detail?: str
  * writeRawProblem writes a problem straight on a socket that Node's HTTP server no longer drives (parser
  * errors, CONNECT), then closes it.
  */
-export function writeRawProblem(socket: Socket, code: ErrorCode, requestId: string): void {
+export function writeRawProblem(socket: Socket, code: ErrorCode, requestId: string): number {
   const spec = ERRORS[code];
   const body = problemDocument(code, requestId);
   socket.end(`HTTP/1.1 ${spec.status} ${spec.title}\r\ncontent-type: application/problem+json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-request-id: ${requestId}\r\nconnection: close\r\n\r\n${body}`);
   // The server is half-open: end() alone would leave the socket to a client that never closes its side.
   socket.destroySoon();
+  return Buffer.byteLength(body);
 }
 
 /**

@@ -124,12 +124,37 @@ export class Gateway {
     // A timeout or bad chunk in a body cuts a request that already has an id (watchBody set the gateway's):
     // answer with it, so the 408 matches the request the upstream and the logs saw.
     const prior = pending ? pending.req.headers['x-request-id'] : undefined;
-    writeRawProblem(socket, code, typeof prior === 'string' && REQUEST_ID_RE.test(prior) ? prior : newRequestId());
+    const requestId = typeof prior === 'string' && REQUEST_ID_RE.test(prior) ? prior : newRequestId();
+    const bytes = writeRawProblem(socket, code, requestId);
+    // A request already under way is reported when its response closes; one the parser refused never got that far.
+    if (!pending || (pending as LoggedResponse)[EXCHANGE] === undefined) this.reportRaw(socket, '-', code, requestId, bytes);
   }
 
   /** CONNECT asks for a tunnel; a gateway routes requests, it does not open tunnels. */
   private onConnect(_req: IncomingMessage, socket: Socket): void {
-    writeRawProblem(socket, 'GH_METHOD_NOT_ALLOWED', newRequestId());
+    const requestId = newRequestId();
+    this.reportRaw(socket, 'CONNECT', code405, requestId, writeRawProblem(socket, code405, requestId));
+  }
+
+  /**
+   * reportRaw tells the sink and the tracer of an answer written straight on the socket (no request object
+   * exists): an exchange with no route and an empty path, so it is logged and counted like any refusal.
+   */
+  private reportRaw(socket: Socket, method: string, code: ErrorCode, requestId: string, bytes: number): void {
+    const rt = this.runtime;
+    if (rt.sink === null && rt.tracer === null) return;
+    const req = { method, headers: {}, socket } as unknown as IncomingMessage;
+    const res = { writableFinished: true, req, getHeader: () => undefined } as unknown as ServerResponse;
+    const ex = new Exchange(req, res, rt, requestId, unmapped(socket.remoteAddress ?? ''), performance.now());
+    ex.path = '';
+    ex.errorCode = code;
+    ex.status = ERRORS[code].status;
+    ex.bytesOut = bytes;
+    try {
+      rt.tracer?.startServer(ex);
+      rt.sink?.onEnd(ex);
+      if (rt.tracer !== null && ex.trace !== null) rt.tracer.endServer(ex);
+    } catch { /* observers never break the listener */ }
   }
 
   private onRequest(req: IncomingMessage, res: ServerResponse): void {
@@ -228,6 +253,7 @@ export class Gateway {
 function finish(rt: Runtime): void { rt.done(); }
 
 const EXCHANGE = Symbol('gatehouse.exchange');
+const code405: ErrorCode = 'GH_METHOD_NOT_ALLOWED';
 type LoggedResponse = ServerResponse & { [EXCHANGE]?: Exchange };
 
 /** watchEnd has the response report the exchange when it closes; one shared listener, no closure per request. */

@@ -188,6 +188,9 @@ export class MemoryStore implements Store {
     }
   }
 
+  /** ping always answers: the memory store is this process. */
+  ping(): Promise<boolean> { return Promise.resolve(true); }
+
   /** readUsage returns one consumer's usage for hours in [fromHour, toHour), sorted by hour, route, class. */
   async readUsage(consumer: string, fromHour: number, toHour: number): Promise<UsageRecord[]> {
     checkUsageRange(fromHour, toHour);

@@ -195,6 +195,18 @@ export class RedisStore implements Store {
   }
 
   /** readUsage returns one consumer's usage for hours in [fromHour, toHour) (at most 2 years): one pipeline. */
+  /** ping sends PING (bounded by the store's timeout); an answer ends an outage, a failure starts one. */
+  async ping(): Promise<boolean> {
+    try {
+      await this.#client.ping();
+    } catch (err) {
+      this.#failed(err);
+      return false;
+    }
+    if (!this.#up) this.#markUp();
+    return true;
+  }
+
   async readUsage(consumer: string, fromHour: number, toHour: number): Promise<UsageRecord[]> {
     checkUsageRange(fromHour, toHour);
     const hours: number[] = [];

@@ -112,6 +112,11 @@ export interface Store {
   addUsage(records: readonly UsageRecord[], batchId: string): void | Promise<void>;
   /** readUsage returns the usage of one consumer for hours in [fromHour, toHour), summed per route x class x hour, sorted by hour, route, class. */
   readUsage(consumer: string, fromHour: number, toHour: number): Promise<UsageRecord[]>;
+  /**
+   * ping checks that the store answers now (readiness probes), updating `health` like any call; resolves
+   * false instead of rejecting. Always true for memory.
+   */
+  ping(): Promise<boolean>;
   /** close releases connections and timers. */
   close(): Promise<void>;
 }
