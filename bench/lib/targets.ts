@@ -210,6 +210,11 @@ export const TARGETS: readonly Target[] = [
     top: `limits: { requestsPerConnection: 0 }\ntracing: { enabled: true, endpoint: "{UPSTREAM}/v1/traces" }`,
     scenarios: ['get-64b'],
   }),
+  gatehouse('gh-trace-10', {
+    description: 'OpenTelemetry tracing, 10% of new traces sampled (a production setting)',
+    top: `limits: { requestsPerConnection: 0 }\ntracing: { enabled: true, endpoint: "{UPSTREAM}/v1/traces", sampleRatio: 0.1 }`,
+    scenarios: ['get-64b'],
+  }),
   // A feature's cost is one entry (snippets follow docs/config-reference.md), e.g.:
   // gatehouse('gh-deprecation', {
   //   description: 'plain route + deprecation headers',
