@@ -15,7 +15,7 @@ import { createLogger } from './observability/log.js';
 import { pino } from 'pino';
 import type { Runtime } from './core/runtime.js';
 import type { Exchange } from './core/exchange.js';
-import { Counters, countersFingerprint } from './stores/counters.js';
+import { Counters } from './stores/counters.js';
 import type { Clock } from './core/clock.js';
 import { AccessLog, accessLogDestination } from './observability/access-log.js';
 import { AdminServer } from './admin/server.js';
@@ -131,13 +131,9 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
       next = loadConfigFile(file, opts.env);
       await preloadFor(next.config);
       // The store and the meter are kept across reloads unless their settings changed.
-      const fp = countersFingerprint(next.config.store, next.config.metering);
-      if (fp !== counters.fingerprint) {
-        // Only metering changed: keep the store, so rate-limit and quota counters survive the reload.
-        nextCounters = fp.startsWith(`${counters.storeFingerprint}\u0000`)
-          ? counters.withMetering(next.config.store, next.config.metering, log)
-          : await Counters.open(next.config.store, next.config.metering, log, wallClock);
-      }
+      const keep = counters.keeps(next.config.store, next.config.metering);
+      if (keep === 'store') nextCounters = counters.withMetering(next.config.metering, log);
+      else if (keep === 'none') nextCounters = await Counters.open(next.config.store, next.config.metering, log, wallClock);
       rt = compile(next, log, undefined, gateway.runtime, nextCounters);
       observe(rt);
     } catch (err) {

@@ -9,12 +9,12 @@ import assert from 'node:assert/strict';
 import { readFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { startUpstream, freePort, type Upstream } from './helpers/upstream.js';
 import { startTestGateway, type TestGateway } from './helpers/gateway.js';
 import { request, rawRequest } from './helpers/http.js';
-import { needRedis } from './helpers/redis.js';
+import { needRedis, startPrivateRedis, stopPrivateRedis } from './helpers/redis.js';
 
 const KEY = 'gh_test_observability_key_0123456789';
 const TOKEN = 'eyJhbGciOiJIUzI1NiJ9.c2VjcmV0LXRva2Vu.c2lnbmF0dXJl';
@@ -247,16 +247,8 @@ routes:
   test('readiness flips when the store goes down and back when it returns', { timeout: 60_000 }, async (t) => {
     if (!(await needRedis(t))) return;
     const port = await freePort();
-    const startRedis = async (): Promise<ChildProcess> => {
-      const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'ignore'] });
-      let out = '';
-      await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`redis-server did not start: ${out}`)), 10_000);
-        child.stdout!.on('data', (c: Buffer) => { out += c.toString(); if (out.includes('Ready to accept connections')) { clearTimeout(timer); resolve(); } });
-      });
-      return child;
-    };
-    const kill = (c: ChildProcess): Promise<void> => new Promise((resolve) => { if (c.exitCode !== null || c.signalCode !== null) resolve(); else { c.once('exit', () => resolve()); c.kill('SIGKILL'); } });
+    const startRedis = (): Promise<ChildProcess> => startPrivateRedis(port);
+    const kill = stopPrivateRedis;
     let redis = await startRedis();
     const u = await up();
     const gw = await startTestGateway(`admin: { port: 0 }

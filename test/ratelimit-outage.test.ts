@@ -6,31 +6,12 @@
  */
 import { describe, test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { startUpstream, freePort, type Upstream } from './helpers/upstream.js';
 import { startTestGateway } from './helpers/gateway.js';
 import { request } from './helpers/http.js';
 import { assertProblem } from './helpers/raw.js';
-import { needRedis } from './helpers/redis.js';
-
-/** startRedis runs a throwaway redis-server on `port` and resolves once it accepts connections. */
-async function startRedis(port: number): Promise<ChildProcess> {
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`redis-server did not start: ${out}`)), 10_000);
-    child.stdout!.on('data', (c: Buffer) => { out += c.toString(); if (/Ready to accept connections/.test(out)) { clearTimeout(timer); resolve(); } });
-    child.on('error', (err) => { clearTimeout(timer); reject(err); });
-    child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`redis-server exited with ${code}: ${out}`)); });
-  });
-  child.removeAllListeners('exit');
-  return child;
-}
-
-function stopRedis(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => { child.on('exit', () => resolve()); child.kill('SIGKILL'); });
-}
+import { needRedis, startPrivateRedis as startRedis, stopPrivateRedis as stopRedis } from './helpers/redis.js';
 
 async function waitUntil(cond: () => Promise<boolean>, ms: number, what: string): Promise<void> {
   const end = Date.now() + ms;

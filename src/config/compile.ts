@@ -21,7 +21,7 @@ import { Service, serviceFingerprint } from '../upstreams/service.js';
 import { RewriteFeature } from '../features/rewrite/feature.js';
 import { MONOTONIC, type Clock } from '../core/clock.js';
 import { parseDuration, parseSize } from './units.js';
-import { ConfigError, didYouMean, pathToString, type ConfigProblem } from './errors.js';
+import { ConfigError, didYouMean, pathToString, splitRelative, type ConfigProblem } from './errors.js';
 import type { LoadedConfig } from './load.js';
 import type { RouteConfig } from './schema.js';
 import type { ServiceConfig } from '../upstreams/schema.js';
@@ -206,13 +206,6 @@ function featureValue(def: FeatureDefinition, route: Record<string, unknown>, se
   if (def.scopes.includes('service') && service?.[def.key] !== undefined) return { value: service[def.key], from: 'service' };
   if (def.scopes.includes('defaults') && defaults[def.key] !== undefined) return { value: defaults[def.key], from: 'defaults' };
   return undefined;
-}
-
-/** Splits a relative key path such as `.methods[1]` or `[0].hash` into segments. */
-function splitRelative(rel: string): (string | number)[] {
-  const out: (string | number)[] = [];
-  for (const m of rel.matchAll(/\.?([^.[\]]+)|\[(\d+)\]/g)) out.push(m[2] !== undefined ? Number(m[2]) : m[1]!);
-  return out;
 }
 
 function dedupeProblems(problems: ConfigProblem[]): ConfigProblem[] {

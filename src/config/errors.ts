@@ -28,6 +28,13 @@ export class ConfigError extends Error {
   }
 }
 
+/** splitRelative splits a relative key path such as `.methods[1]` or `[0].hash` into segments. */
+export function splitRelative(rel: string): (string | number)[] {
+  const out: (string | number)[] = [];
+  for (const m of rel.matchAll(/\.?([^.[\]]+)|\[(\d+)\]/g)) out.push(m[2] !== undefined ? Number(m[2]) : m[1]!);
+  return out;
+}
+
 /** pathToString turns ['routes', 2, 'match'] into `routes[2].match`. */
 export function pathToString(path: readonly (string | number)[]): string {
   let out = '';

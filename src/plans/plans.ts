@@ -8,6 +8,7 @@ import type { RateLimitConfig } from '../features/rate-limit/schema.js';
 import { checkPricing, compilePricing, type Pricing } from '../billing/schema.js';
 import { isValidTimeZone } from '../billing/calendar.js';
 import { checkLimits } from '../features/rate-limit/limits.js';
+import { splitRelative } from '../config/errors.js';
 
 /** Plan is one compiled plan. */
 export interface Plan {
@@ -49,7 +50,7 @@ export function checkPlans(plans: Readonly<Record<string, PlanConfig>>, consumer
   for (const [name, p] of Object.entries(plans)) {
     if (!isValidTimeZone(p.timeZone)) out.push([['plans', name, 'timeZone'], `unknown time zone "${p.timeZone}" (an IANA name such as Europe/Berlin or UTC)`]);
     if (p['rate-limit'] !== undefined) for (const [rel, msg] of checkLimits(p['rate-limit'])) out.push([['plans', name, 'rate-limit', ...rel], msg]);
-    if (p.pricing !== undefined) for (const [rel, msg] of checkPricing(p.pricing)) out.push([['plans', name, 'pricing', ...splitPath(rel)], msg]);
+    if (p.pricing !== undefined) for (const [rel, msg] of checkPricing(p.pricing)) out.push([['plans', name, 'pricing', ...splitRelative(rel)], msg]);
   }
   const names = Object.keys(plans);
   for (const [id, c] of Object.entries(consumers)) {
@@ -57,13 +58,5 @@ export function checkPlans(plans: Readonly<Record<string, PlanConfig>>, consumer
       out.push([['consumers', id, 'plan'], `unknown plan "${c.plan}"${names.length ? ` (plans: ${names.join(', ')})` : ' (there is no `plans:` section)'}`]);
     }
   }
-  return out;
-}
-
-/** Splits `.tiers[1].perCall` or `tiers.1.perCall` into segments. */
-function splitPath(rel: string | readonly (string | number)[]): (string | number)[] {
-  if (Array.isArray(rel)) return [...rel];
-  const out: (string | number)[] = [];
-  for (const m of (rel as string).matchAll(/\.?([^.[\]]+)|\[(\d+)\]/g)) out.push(m[2] !== undefined ? Number(m[2]) : /^\d+$/.test(m[1]!) ? Number(m[1]) : m[1]!);
   return out;
 }

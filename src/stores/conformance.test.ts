@@ -15,9 +15,9 @@ import { Redis } from 'ioredis';
 import { pino, type Logger } from 'pino';
 import { DEFAULT_MAX_KEYS, MemoryStore } from './memory.js';
 import { RedisStore } from './redis.js';
+import { REDIS_URL } from '../../test/helpers/redis.js';
 import type { ConsumeResult, LimitAlgorithm, LimitCheck, LimitState, Store, UsageRecord } from './types.js';
 
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const CI = process.env.CI === 'true';
 /** A whole hour in Unix ms (so also a whole second and minute): window arithmetic below starts from it. */
 const T0 = 1_699_999_200_000;

@@ -25,19 +25,28 @@ export class Counters {
   readonly failMode: FailMode;
   /** Wall clock (Unix ms) used for windows, calendar periods and usage hours; injectable in tests. */
   readonly wallClock: Clock;
-  readonly fingerprint: string;
-  /** Fingerprint of the store settings alone: a reload that changes only `metering:` keeps the store. */
-  readonly storeFingerprint: string;
+  /** The `store:` and `metering:` settings this was built from (JSON, may hold a Redis password: compared, never logged). */
+  readonly #storeKey: string;
+  readonly #meteringKey: string;
   /** Whether close() closes the store (false once a newer Counters took the store over). */
   #ownsStore = true;
 
-  constructor(store: Store, meter: Meter | null, failMode: FailMode, wallClock: Clock, fingerprint: string) {
+  constructor(store: Store, meter: Meter | null, failMode: FailMode, wallClock: Clock, storeKey = '', meteringKey = '') {
     this.store = store;
     this.meter = meter;
     this.failMode = failMode;
     this.wallClock = wallClock;
-    this.fingerprint = fingerprint;
-    this.storeFingerprint = fingerprint === '' ? '' : fingerprint.slice(0, fingerprint.indexOf('\u0000'));
+    this.#storeKey = storeKey;
+    this.#meteringKey = meteringKey;
+  }
+
+  /**
+   * keeps says what a reload to these settings can keep: everything, only the store (a new meter over the same
+   * store, so rate-limit and quota counters survive), or nothing (a new store).
+   */
+  keeps(store: StoreConfig, metering: MeteringConfig): 'all' | 'store' | 'none' {
+    if (JSON.stringify(store) !== this.#storeKey) return 'none';
+    return JSON.stringify(metering) === this.#meteringKey ? 'all' : 'store';
   }
 
   /** open connects the configured store (Redis is imported only when configured) and starts the meter. */
@@ -45,7 +54,7 @@ export class Counters {
     const s = await createStore(store, log, parseDuration(metering.retention));
     const meter = metering.enabled ? new Meter(s, log, wallClock, parseDuration(metering.flushInterval)) : null;
     meter?.start();
-    return new Counters(s, meter, failModeOf(store), wallClock, countersFingerprint(store, metering));
+    return new Counters(s, meter, failModeOf(store), wallClock, JSON.stringify(store), JSON.stringify(metering));
   }
 
   /**
@@ -53,10 +62,10 @@ export class Counters {
    * only `metering:`. The new Counters owns the store only once it calls adoptStore (after the swap), so a
    * reload refused in between closes nothing but the new meter.
    */
-  withMetering(store: StoreConfig, metering: MeteringConfig, log: Logger): Counters {
+  withMetering(metering: MeteringConfig, log: Logger): Counters {
     const meter = metering.enabled ? new Meter(this.store, log, this.wallClock, parseDuration(metering.flushInterval)) : null;
     meter?.start();
-    const next = new Counters(this.store, meter, this.failMode, this.wallClock, countersFingerprint(store, metering));
+    const next = new Counters(this.store, meter, this.failMode, this.wallClock, this.#storeKey, JSON.stringify(metering));
     next.#ownsStore = false;
     return next;
   }
@@ -72,7 +81,7 @@ export class Counters {
   static memory(metering: MeteringConfig | null, log: Logger, wallClock: Clock = Date.now): Counters {
     const s = new MemoryStore();
     const meter = metering?.enabled ? new Meter(s, log, wallClock, parseDuration(metering.flushInterval)) : null;
-    return new Counters(s, meter, 'open', wallClock, '');
+    return new Counters(s, meter, 'open', wallClock);
   }
 
   /** close flushes the meter and closes the store. */
@@ -82,11 +91,6 @@ export class Counters {
   }
 }
 
-/** countersFingerprint identifies the settings a Counters was built from, to keep it across reloads. */
-export function countersFingerprint(store: StoreConfig, metering: MeteringConfig): string {
-  // The store's part comes first, up to a NUL, so storeFingerprint can be read back from it.
-  return `${JSON.stringify(store)}\u0000${JSON.stringify(metering)}`;
-}
 
 function failModeOf(store: StoreConfig): FailMode {
   return typeof store === 'object' ? store.redis.failMode : 'open';

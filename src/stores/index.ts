@@ -1,7 +1,6 @@
 /**
  * Builds the configured store. Redis is imported only when configured, so a gateway on the memory store
- * never loads the Redis client. The fingerprint lets a hot reload keep the running store (its connection
- * and its in-memory counts) when `store:` did not change in a way the store itself sees. checkStoreConfig
+ * never loads the Redis client. checkStoreConfig
  * refuses a Redis URL the client would misread, at config load rather than at connection time.
  */
 import type { Logger } from 'pino';
@@ -20,18 +19,6 @@ export async function createStore(config: StoreConfig, log: Logger, usageRetenti
   const { RedisStore } = await import('./redis.js');
   const r = config.redis;
   return RedisStore.open({ url: r.url, keyPrefix: r.keyPrefix, timeoutMs: parseDuration(r.timeout), log, ...(usageRetentionMs === undefined ? {} : { usageRetentionMs }) });
-}
-
-/**
- * storeFingerprint identifies what the store is built from: equal fingerprints mean the running store can
- * be kept across a reload. `failMode` is left out: it is the callers' behaviour, not the store's, so
- * changing it does not drop the connection. Keys are in a fixed order, whatever the order in the YAML.
- * (The string may hold the Redis password of the URL: compare it, never log it.)
- */
-export function storeFingerprint(config: StoreConfig): string {
-  if (config === 'memory') return JSON.stringify('memory');
-  const r = config.redis;
-  return JSON.stringify({ redis: { url: r.url, keyPrefix: r.keyPrefix, timeout: r.timeout } });
 }
 
 /** The largest database number accepted in a Redis URL (Redis's own bound is its `databases` setting). */

@@ -11,12 +11,14 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { Redis } from 'ioredis';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pino, type Logger } from 'pino';
 import { RedisStore } from './redis.js';
+import { startPrivateRedis as startRedis, stopPrivateRedis as stopRedis } from '../../test/helpers/redis.js';
+import { freePort } from '../../test/helpers/upstream.js';
 import { StoreError, type LimitCheck, type UsageRecord } from './types.js';
 
 const CI = process.env.CI === 'true';
@@ -39,50 +41,6 @@ function redisServerMissing(): string | null {
   const r = spawnSync('redis-server', ['--version'], { encoding: 'utf8', timeout: 10_000 });
   if (r.error) return r.error.message;
   return r.status === 0 ? null : `redis-server --version exited with ${r.status}`;
-}
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((resolve, reject) => {
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', resolve);
-  });
-  const { port } = srv.address() as { port: number };
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  return port;
-}
-
-/** Starts a throwaway redis-server (no persistence) and resolves once it accepts connections. */
-async function startRedis(port: number): Promise<ChildProcess> {
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  try {
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`redis-server did not start on ${port}: ${output}`)), 15_000);
-      const onData = (chunk: Buffer): void => {
-        output += chunk.toString();
-        if (output.includes('Ready to accept connections')) { clearTimeout(timer); resolve(); }
-      };
-      child.stdout!.on('data', onData);
-      child.stderr!.on('data', onData);
-      child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`redis-server exited (${code}): ${output}`)); });
-      child.once('error', (err) => { clearTimeout(timer); reject(err); });
-    });
-  } catch (err) {
-    await stopRedis(child);
-    throw err;
-  }
-  child.stdout!.resume();
-  child.stderr!.resume();
-  return child;
-}
-
-/** Kills a redis-server (SIGKILL: a crash, not a shutdown) and waits for it to be gone. */
-async function stopRedis(child: ChildProcess | null): Promise<void> {
-  if (child === null || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGKILL');
-  await exited;
 }
 
 /** A pino logger whose lines are kept, parsed, in `lines`. */

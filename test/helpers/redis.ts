@@ -5,6 +5,7 @@
  */
 import type { TestContext } from 'node:test';
 import { randomBytes } from 'node:crypto';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { Redis } from 'ioredis';
 
 /** REDIS_URL is the Redis the tests use. */
@@ -49,4 +50,41 @@ export async function dropPrefix(prefix: string): Promise<void> {
       if (keys.length > 0) await r.del(...keys);
     } while (cursor !== '0');
   } catch { /* best effort */ } finally { r.disconnect(); }
+}
+
+/**
+ * startPrivateRedis runs a throwaway redis-server (no persistence) on `port`, for tests that stop and start
+ * Redis without disturbing the shared one, and resolves once it accepts connections.
+ */
+export async function startPrivateRedis(port: number): Promise<ChildProcess> {
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`redis-server did not start on ${port}: ${output}`)), 15_000);
+      const onData = (chunk: Buffer): void => {
+        output += chunk.toString();
+        if (output.includes('Ready to accept connections')) { clearTimeout(timer); resolve(); }
+      };
+      child.stdout!.on('data', onData);
+      child.stderr!.on('data', onData);
+      child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`redis-server exited (${code}): ${output}`)); });
+      child.once('error', (err) => { clearTimeout(timer); reject(err); });
+    });
+  } catch (err) {
+    await stopPrivateRedis(child);
+    throw err;
+  }
+  // Keep reading its output so a full pipe never blocks it.
+  child.stdout!.resume();
+  child.stderr!.resume();
+  return child;
+}
+
+/** stopPrivateRedis kills a redis-server (SIGKILL: a crash, not a shutdown) and waits for it to be gone. */
+export async function stopPrivateRedis(child: ChildProcess | null): Promise<void> {
+  if (child === null || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGKILL');
+  await exited;
 }

@@ -6,7 +6,6 @@
  * the `quota` policy of `RateLimit-Policy` / `RateLimit` (the draft allows several field lines, so a route
  * with `rate-limit` too shows both).
  */
-import { createHash } from 'node:crypto';
 import { defineFeature, type Feature, type FeatureContext } from '../../core/feature.js';
 import type { Exchange } from '../../core/exchange.js';
 import type { ConsumeResult, LimitCheck, Store } from '../../stores/types.js';
@@ -14,7 +13,7 @@ import type { Counters } from '../../stores/counters.js';
 import type { Clock } from '../../core/clock.js';
 import { calendarPeriod, isValidTimeZone, type CalendarPeriod, type CalendarUnit } from '../../billing/calendar.js';
 import { QuotaSchema, type QuotaConfig } from './schema.js';
-import { ipKey, LIMIT_HEADERS } from '../rate-limit/limits.js';
+import { consumerKey, ipKey, LIMIT_HEADERS, storeUnavailable } from '../rate-limit/limits.js';
 
 /** QuotaRule is one quota (the route's or a plan's) with its current calendar period cached. */
 export class QuotaRule {
@@ -81,7 +80,7 @@ export class QuotaFeature implements Feature {
     try {
       result = this.#store.consume([check], now, 1);
     } catch {
-      this.#unavailable(ex);
+      storeUnavailable(ex, this.#counters.failMode);
       return;
     }
     if (result instanceof Promise) return this.#settle(ex, rule, period, now, result);
@@ -93,7 +92,7 @@ export class QuotaFeature implements Feature {
     try {
       result = await pending;
     } catch {
-      this.#unavailable(ex);
+      storeUnavailable(ex, this.#counters.failMode);
       return;
     }
     this.#apply(ex, rule, period, now, result);
@@ -115,20 +114,11 @@ export class QuotaFeature implements Feature {
       headers: ['retry-after', String(resetSeconds)],
     });
   }
-
-  #unavailable(ex: Exchange): void {
-    if (this.#counters.failMode === 'open') { ex.limitOutcome = 'store-down-open'; return; }
-    ex.limitOutcome = 'store-down-closed';
-    ex.fail('GH_STORE_UNAVAILABLE', { headers: ['retry-after', '1'] });
-  }
 }
 
 /** callerOf is the trusted caller part of a quota key. */
 function callerOf(rule: QuotaRule, ex: Exchange): string {
-  const id = ex.identity;
-  if (rule.byIp || id === null) return 'i=' + ipKey(ex.clientIp);
-  if (id.consumer !== null) return 'c=' + id.consumer.id;
-  return 's=' + createHash('sha256').update(id.method + '\n' + id.subject).digest('base64url').slice(0, 22);
+  return rule.byIp ? 'i=' + ipKey(ex.clientIp) : consumerKey(ex);
 }
 
 /** quota is the feature definition registered in src/features/index.ts. */

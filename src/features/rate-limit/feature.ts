@@ -15,7 +15,7 @@ import type { ConsumeResult, Store } from '../../stores/types.js';
 import type { Counters } from '../../stores/counters.js';
 import type { Clock } from '../../core/clock.js';
 import { RateLimitSchema, type RateLimitConfig } from './schema.js';
-import { checkLimits, checksFor, compileLimits, LIMIT_HEADERS, rateLimitValue, retryAfterSeconds, tightest, type LimitSet } from './limits.js';
+import { checkLimits, checksFor, compileLimits, LIMIT_HEADERS, rateLimitValue, retryAfterSeconds, storeUnavailable, tightest, type LimitSet } from './limits.js';
 
 /** RateLimitFeature checks and charges a route's limits (or the caller's plan's) for each request. */
 export class RateLimitFeature implements Feature {
@@ -47,8 +47,8 @@ export class RateLimitFeature implements Feature {
     let result: ConsumeResult | Promise<ConsumeResult>;
     try {
       result = this.#store.consume(checksFor(set, ex), this.#now(), 1);
-    } catch (err) {
-      this.#unavailable(ex, err);
+    } catch {
+      storeUnavailable(ex, this.#counters.failMode);
       return;
     }
     if (result instanceof Promise) return this.#settle(ex, set, result);
@@ -59,8 +59,8 @@ export class RateLimitFeature implements Feature {
     let result: ConsumeResult;
     try {
       result = await pending;
-    } catch (err) {
-      this.#unavailable(ex, err);
+    } catch {
+      storeUnavailable(ex, this.#counters.failMode);
       return;
     }
     this.#apply(ex, set, result);
@@ -79,13 +79,6 @@ export class RateLimitFeature implements Feature {
     ex.limitOutcome = 'rate-limited';
     ex.runtime.log.debug({ event: 'rate_limited', route: this.#route, consumer: ex.identity?.consumer?.id ?? null, requestId: ex.requestId }, 'rate limited');
     ex.fail('GH_RATE_LIMITED', { headers: ['retry-after', String(retryAfterSeconds(states))] });
-  }
-
-  /** The store could not answer: the fail mode decides (the store logs the outage once, not per request). */
-  #unavailable(ex: Exchange, _err: unknown): void {
-    if (this.#counters.failMode === 'open') { ex.limitOutcome = 'store-down-open'; return; }
-    ex.limitOutcome = 'store-down-closed';
-    ex.fail('GH_STORE_UNAVAILABLE', { headers: ['retry-after', '1'] });
   }
 }
 

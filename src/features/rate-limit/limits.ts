@@ -8,6 +8,7 @@
 import { createHash } from 'node:crypto';
 import type { Exchange } from '../../core/exchange.js';
 import type { LimitAlgorithm, LimitCheck, LimitState } from '../../stores/types.js';
+import type { FailMode } from '../../stores/counters.js';
 import { parseDuration } from '../../config/units.js';
 import { entriesOf, type RateLimitConfig, type RateLimitEntryConfig } from './schema.js';
 
@@ -98,14 +99,7 @@ export function callerKey(l: CompiledLimit, ex: Exchange): string {
 
 function partKey(part: Part, header: string, ex: Exchange): string {
   switch (part) {
-    case Part.Consumer: {
-      const id = ex.identity;
-      if (id === null) return 'i=' + ipKey(ex.clientIp);
-      if (id.consumer !== null) return 'c=' + id.consumer.id;
-      // An authenticated caller with no consumer (a valid token whose subject is no consumer): its subject
-      // is verified, but may be long, so it is hashed.
-      return 's=' + digest(id.method + '\n' + id.subject);
-    }
+    case Part.Consumer: return consumerKey(ex);
     case Part.Ip: return 'i=' + ipKey(ex.clientIp);
     case Part.Route: return 'r';
     case Part.Header: {
@@ -145,6 +139,28 @@ function ipv6Prefix64(ip: string): string {
   let out = '';
   for (let i = 0; i < 4; i++) out += (i === 0 ? '' : ':') + (parseInt(groups[i] ?? '0', 16) || 0).toString(16);
   return out + '::/64';
+}
+
+/**
+ * consumerKey is the key part of the caller as `by: consumer` counts it (rate limits and quotas alike): the
+ * consumer, else the verified subject of an authenticated caller with no consumer (hashed: it may be long),
+ * else the trusted client IP.
+ */
+export function consumerKey(ex: Exchange): string {
+  const id = ex.identity;
+  if (id === null) return 'i=' + ipKey(ex.clientIp);
+  if (id.consumer !== null) return 'c=' + id.consumer.id;
+  return 's=' + digest(id.method + '\n' + id.subject);
+}
+
+/**
+ * storeUnavailable applies the fail mode when the store could not answer a limit check (the store logs the
+ * outage once, not per request): `open` lets the request through unlimited, `closed` refuses it with 503.
+ */
+export function storeUnavailable(ex: Exchange, failMode: FailMode): void {
+  if (failMode === 'open') { ex.limitOutcome = 'store-down-open'; return; }
+  ex.limitOutcome = 'store-down-closed';
+  ex.fail('GH_STORE_UNAVAILABLE', { headers: ['retry-after', '1'] });
 }
 
 /** digest shortens a caller-supplied value to a fixed-size key part (128 bits of SHA-256, base64url). */
