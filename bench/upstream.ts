@@ -7,6 +7,7 @@
 //   POST /post  reads and discards the request body, then 200, 64 bytes
 //   POST /json  reads and discards the request body, then 200 with BODY_JSON (about 1 KB of JSON with
 //               sensitive-looking fields, for redaction)
+//   GET  /json64  200, 64 bytes of JSON (what aggregation merges)
 //   POST /v1/traces  reads and discards an OTLP export, then 200 `{}` (the sink of the tracing target)
 //   else        404, empty
 //
@@ -34,6 +35,9 @@ const HEADERS_64B = ['content-type', 'application/octet-stream', 'content-length
 const HEADERS_64K = ['content-type', 'application/octet-stream', 'content-length', String(BODY_64K.length)];
 const HEADERS_EMPTY = ['content-length', '0'];
 const HEADERS_JSON = ['content-type', 'application/json', 'content-length', String(BODY_JSON.length)];
+/** BODY_JSON64 is the answer of `GET /json64`: a small record of exactly 64 bytes. */
+const BODY_JSON64 = Buffer.from(JSON.stringify({ id: 'c-1001', name: 'Ada Lovelace', city: 'London', n: 12345678 }).padEnd(64, ' '));
+const HEADERS_JSON64 = ['content-type', 'application/json', 'content-length', String(BODY_JSON64.length)];
 const BODY_OTLP = Buffer.from('{}');
 const HEADERS_OTLP = ['content-type', 'application/json', 'content-length', String(BODY_OTLP.length)];
 
@@ -57,6 +61,7 @@ function handle(req: UpstreamRequest, res: ServerResponse): void {
   if (req.method === 'GET') {
     if (url === '/64b') { res.writeHead(200, HEADERS_64B).end(BODY_64B); return; }
     if (url === '/64k') { res.writeHead(200, HEADERS_64K).end(BODY_64K); return; }
+    if (url === '/json64') { res.writeHead(200, HEADERS_JSON64).end(BODY_JSON64); return; }
   } else if (req.method === 'POST' && (url === '/post' || url === '/json' || url === '/v1/traces')) {
     // Read the whole body (discarding it) before answering, as a real service would.
     req.benchRes = res;

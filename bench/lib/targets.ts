@@ -25,6 +25,8 @@ export const SCENARIOS: readonly Scenario[] = [
   { name: 'get-64k', method: 'GET', path: '/64k', body: null, responseBytes: 64 * 1024 },
   { name: 'post-4k', method: 'POST', path: '/post', body: Buffer.alloc(4096, 'c'), responseBytes: 64 },
   // A 1 KB JSON body in, about 1 KB of JSON out: what validation and redaction work on.
+  // 64 bytes of JSON: what an aggregation of two backends merges (compared with the plain route on the same request).
+  { name: 'get-json', method: 'GET', path: '/json64', body: null, responseBytes: null },
   { name: 'post-json-1k', method: 'POST', path: '/json', body: Buffer.from(JSON.stringify({ name: 'Ada Lovelace', email: 'ada@example.com', tags: Array.from({ length: 40 }, (_, i) => `tag-${i}`), note: 'n'.repeat(400) })), responseBytes: null },
 ];
 
@@ -51,6 +53,8 @@ export interface GatehouseVariant {
   description: string;
   /** YAML lines added to the benchmarked route, at route level (e.g. `rate-limit: { ... }`). */
   route?: string;
+  /** YAML lines that replace the route's `service: plain` (another backend: `aggregate:`, `function:`). */
+  backend?: string;
   /** YAML lines added at the top level of the config (e.g. a `stores:` section). */
   top?: string;
   /** Extra request headers the load generator sends. */
@@ -69,7 +73,7 @@ export function gatehouseConfig(upstream: string, routeName: string, variant: Ga
     'routes:',
     `  - name: ${routeName}`,
     '    match: { path: /* }',
-    '    service: plain',
+    variant.backend === undefined ? '    service: plain' : indent(variant.backend.replaceAll('{UPSTREAM}', upstream), '    '),
   ];
   if (variant.route !== undefined) lines.push(indent(variant.route, '    '));
   if (variant.top !== undefined) lines.push(variant.top.trimEnd().replaceAll('{UPSTREAM}', upstream));

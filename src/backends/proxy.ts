@@ -258,6 +258,7 @@ class ProxyAttempt implements Dispatcher.DispatchHandler {
       return;
     }
     this.ex.bytesOut += chunk.length;
+    if (this.ex.tap !== null) this.ex.tap.onData(chunk);
     if (!this.ex.res.write(chunk)) {
       controller.pause();
       this.ex.res.once('drain', onClientDrain);
@@ -268,6 +269,8 @@ class ProxyAttempt implements Dispatcher.DispatchHandler {
     if (this.settled) return;
     if (this.held !== null) { this.settle(this.writeHeld(this.held)); return; }
     this.ex.res.end();
+    const tap = this.ex.tap;
+    if (tap !== null) { this.ex.tap = null; tap.onEnd(); }
     this.settle(Outcome.Done);
   }
 
@@ -289,16 +292,13 @@ class ProxyAttempt implements Dispatcher.DispatchHandler {
       return this.fail('GH_UPSTREAM_ERROR');
     }
     // The body changed: its length, digest-like validators and encoding no longer describe it.
-    const all = responseHeaders(held.headers, ex.route!.removeResponseHeaders, ex);
-    const out: string[] = [];
-    for (let i = 0; i < all.length; i += 2) {
-      if (STALE_AFTER_REWRITE.has(all[i]!)) continue;
-      out.push(all[i]!, all[i + 1]!);
-    }
+    const out = responseHeaders(held.headers, ex.route!.removeResponseHeaders, ex, STALE_AFTER_REWRITE);
     out.push('content-length', String(body.length));
     ex.bytesOut = body.length;
     ex.res.writeHead(ex.status, out);
     ex.res.end(body);
+    const tap = ex.tap;
+    if (tap !== null) { ex.tap = null; tap.onData(body); tap.onEnd(); }
     return Outcome.Done;
   }
 
@@ -384,6 +384,9 @@ class ProxyAttempt implements Dispatcher.DispatchHandler {
     res.removeListener('close', onClientClose);
     res.removeListener('drain', onClientDrain);
     (res as Carrier)[ATTEMPT] = null;
+    // A response that did not complete may not be kept; a retry keeps the tap for the next attempt.
+    const tap = this.ex.tap;
+    if (tap !== null && o === Outcome.Done) { this.ex.tap = null; tap.onAbort(); }
     if (this.span !== null) this.ex.runtime.tracer?.endClient(this.ex, this.span, this.status, o === Outcome.Retry ? 'retry' : this.ex.errorCode);
     this.resolve!(o);
   }
@@ -417,18 +420,22 @@ function onClientDrain(this: ServerResponse): void {
   (this as Carrier)[ATTEMPT]?.resume();
 }
 
-/** Builds the client's response headers: upstream's minus hop-by-hop and hidden ones, plus the gateway's. */
-function responseHeaders(headers: IncomingHttpHeaders, remove: ReadonlySet<string>, ex: Exchange): string[] {
+/**
+ * Builds the client's response headers: upstream's minus hop-by-hop and hidden ones (and `skip`), shown to
+ * the response tap, plus the gateway's.
+ */
+function responseHeaders(headers: IncomingHttpHeaders, remove: ReadonlySet<string>, ex: Exchange, skip: ReadonlySet<string> | null = null): string[] {
   const out: string[] = [];
   const conn = headers.connection;
   const connTokens = typeof conn === 'string' && conn !== 'keep-alive' && conn !== 'close' ? conn.toLowerCase().split(/\s*,\s*/) : null;
   for (const name in headers) {
-    if (HOP_BY_HOP.has(name) || remove.has(name) || (connTokens !== null && connTokens.includes(name)) || name === 'x-request-id') continue;
+    if (HOP_BY_HOP.has(name) || remove.has(name) || (connTokens !== null && connTokens.includes(name)) || name === 'x-request-id' || (skip !== null && skip.has(name))) continue;
     const v = headers[name];
     if (v === undefined) continue;
     if (typeof v === 'string') out.push(name, v);
     else for (let i = 0; i < v.length; i++) out.push(name, v[i]!);
   }
+  if (ex.tap !== null) ex.tap.onHead(ex.status, out);
   out.push('x-request-id', ex.requestId);
   const defaults = ex.route!.defaultResponseHeaders;
   if (defaults !== null) {

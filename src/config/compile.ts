@@ -17,6 +17,11 @@ import { Router, RouteMatcher, shadowedBy } from '../core/router.js';
 import type { CompiledRoute } from '../core/route.js';
 import { Runtime, type Limits } from '../core/runtime.js';
 import { ProxyBackend } from '../backends/proxy.js';
+import { BACKENDS } from '../backends/index.js';
+import type { BackendCheckContext, BackendContext } from '../backends/types.js';
+import { SplitBackend, checkSplit } from '../backends/split.js';
+import { MirrorBackend } from '../backends/mirror.js';
+import type { Backend } from '../core/route.js';
 import { Service, serviceFingerprint } from '../upstreams/service.js';
 import { RewriteFeature } from '../features/rewrite/feature.js';
 import { MONOTONIC, type Clock } from '../core/clock.js';
@@ -32,6 +37,8 @@ import { checkStoreConfig } from '../stores/index.js';
 
 let generations = 0;
 
+const NO_HEADERS: ReadonlySet<string> = new Set();
+
 /**
  * compile builds a Runtime from a loaded config, or throws ConfigError with every problem. Services whose
  * config is unchanged from `previous` are shared with it, keeping their pools, health, ejections, circuit
@@ -46,12 +53,23 @@ export function compile(loaded: LoadedConfig, log: Logger, clock: Clock = MONOTO
 
   // Cross-references and rules the schema cannot express.
   const names = new Map<string, number>();
+  const serviceNames: ReadonlySet<string> = new Set(Object.keys(cfg.services));
   cfg.routes.forEach((r, i) => {
     const first = names.get(r.name);
     if (first !== undefined) problem(['routes', i, 'name'], `duplicate route name "${r.name}" (first used by routes[${first}])`);
     else names.set(r.name, i);
-    if (r.service === undefined) problem(['routes', i], 'needs a `service` to send requests to');
-    else if (!(r.service in cfg.services)) {
+    const rf0 = r as Record<string, unknown>;
+    const backends = ['service', ...BACKENDS.map((b) => b.key)].filter((k) => rf0[k] !== undefined);
+    if (backends.length === 0) problem(['routes', i], `needs a backend: \`service\` to send requests to, or one of ${BACKENDS.map((b) => `\`${b.key}\``).join(', ')}`);
+    else if (backends.length > 1) problem(['routes', i], `names ${backends.length} backends (${backends.join(', ')}); a route has exactly one`);
+    for (const k of ['split', 'mirror'] as const) if (rf0[k] !== undefined && r.service === undefined) problem(['routes', i, k], 'needs the route\'s `service` (it divides or copies proxied traffic)');
+    if (r.split !== undefined) for (const [rel, message] of checkSplit(r.split, serviceNames)) problem(['routes', i, 'split', ...splitRelative(rel)], message);
+    if (r.mirror !== undefined && !serviceNames.has(r.mirror.service)) problem(['routes', i, 'mirror', 'service'], `unknown service "${r.mirror.service}"`);
+    for (const b of BACKENDS) {
+      if (rf0[b.key] === undefined || b.check === undefined) continue;
+      for (const [rel, message] of b.check(rf0[b.key] as never, backendCheckContext(r.name, r.match.path, loaded.dir, serviceNames))) problem(['routes', i, b.key, ...splitRelative(rel)], message);
+    }
+    if (r.service !== undefined && !(r.service in cfg.services)) {
       const hint = didYouMean(r.service, Object.keys(cfg.services));
       problem(['routes', i, 'service'], `unknown service "${r.service}"${hint ? ` (did you mean "${hint}"?)` : ''}`);
     }
@@ -123,7 +141,7 @@ export function compile(loaded: LoadedConfig, log: Logger, clock: Clock = MONOTO
   cfg.routes.forEach((r, i) => {
     const ctx = featureContext(r.name, loaded, log, clock, cfg.routing.caseSensitive, env);
     for (const def of FEATURES) {
-      const value = featureValue(def, r as Record<string, unknown>, cfg.services[r.service!] as Record<string, unknown> | undefined, cfg.defaults as Record<string, unknown>);
+      const value = featureValue(def, r as Record<string, unknown>, r.service === undefined ? undefined : cfg.services[r.service] as Record<string, unknown> | undefined, cfg.defaults as Record<string, unknown>);
       if (value === undefined || def.check === undefined) continue;
       const where = value.from === 'route' ? ['routes', i, def.key] : value.from === 'service' ? ['services', r.service!, def.key] : ['defaults', def.key];
       for (const [rel, message] of def.check(value.value as never, ctx)) problem([...where, ...splitRelative(rel)], message);
@@ -158,7 +176,15 @@ export function compile(loaded: LoadedConfig, log: Logger, clock: Clock = MONOTO
 
   const caseSensitive = cfg.routing.caseSensitive;
   const defaultBody = parseSize(cfg.defaults['body-limit'] ?? cfg.limits.body);
-  const routes: CompiledRoute[] = cfg.routes.map((r, i) => compileRoute(r, i, loaded, services, caseSensitive, defaultBody, log, clock, env));
+  let routes: CompiledRoute[];
+  try {
+    routes = cfg.routes.map((r, i) => compileRoute(r, i, loaded, services, caseSensitive, defaultBody, log, clock, env));
+  } catch (err) {
+    if (!(err instanceof RouteBuildError)) throw err;
+    for (const s of built) { s.acquire(); void s.release(true); }
+    for (const a of authenticators.values()) void a.close?.();
+    throw new ConfigError([{ path: pathToString(err.path), message: err.message, file: loaded.file, line: loaded.lineOf(err.path) }]);
+  }
   const router = new Router(routes, caseSensitive);
   const warnings: string[] = [];
   for (const r of router.ordered) {
@@ -196,8 +222,8 @@ interface CompileEnv {
   readonly plans: PlanIndex;
 }
 
-function featureContext(routeName: string, loaded: LoadedConfig, log: Logger, clock: Clock, caseSensitive: boolean, env: CompileEnv): FeatureContext {
-  return { routeName, configDir: loaded.dir, log: log.child({ route: routeName }), clock, caseSensitive, consumers: env.consumers, authenticators: env.authenticators, generation: env.generation, counters: env.counters, plans: env.plans };
+function featureContext(routeName: string, loaded: LoadedConfig, log: Logger, clock: Clock, caseSensitive: boolean, env: CompileEnv, service: Service | null = null): FeatureContext {
+  return { routeName, configDir: loaded.dir, log: log.child({ route: routeName }), clock, caseSensitive, consumers: env.consumers, authenticators: env.authenticators, generation: env.generation, counters: env.counters, plans: env.plans, service };
 }
 
 /** The route's own setting of a feature wins, then its service's, then `defaults`. */
@@ -213,14 +239,50 @@ function dedupeProblems(problems: ConfigProblem[]): ConfigProblem[] {
   return problems.filter((p) => { const k = `${p.path}\n${p.message}`; if (seen.has(k)) return false; seen.add(k); return true; });
 }
 
+/** RouteBuildError is a backend factory's refusal, carried to the config error with the route's key path. */
+class RouteBuildError extends Error {
+  readonly path: (string | number)[];
+  constructor(path: (string | number)[], message: string) { super(message); this.path = path; }
+}
+
+function backendCheckContext(routeName: string, pattern: string, configDir: string, serviceNames: ReadonlySet<string>): BackendCheckContext {
+  const paramNames = new Set(pattern.split('/').filter((s) => s.startsWith(':')).map((s) => s.slice(1)));
+  if (pattern.endsWith('/*')) paramNames.add('*');
+  return { routeName, configDir, serviceNames, paramNames };
+}
+
+/** Builds the route's backend: the proxy (split and mirrored where configured) or the one it names. */
+function buildBackend(r: RouteConfig, index: number, loaded: LoadedConfig, services: Map<string, Service>, log: Logger, clock: Clock, env: CompileEnv): Backend {
+  if (r.service !== undefined) {
+    const proxies = new Map<string, ProxyBackend>();
+    const proxyOf = (name: string): ProxyBackend => {
+      let p = proxies.get(name);
+      if (p === undefined) { p = new ProxyBackend(services.get(name)!); proxies.set(name, p); }
+      return p;
+    };
+    let backend: Backend = proxyOf(r.service);
+    if (r.split !== undefined) backend = new SplitBackend(r.split, backend, proxyOf);
+    if (r.mirror !== undefined) backend = new MirrorBackend(r.mirror, backend, services.get(r.mirror.service)!, log.child({ route: r.name }));
+    return backend;
+  }
+  const rf = r as Record<string, unknown>;
+  const def = BACKENDS.find((b) => rf[b.key] !== undefined)!;
+  const ctx: BackendContext = { ...backendCheckContext(r.name, r.match.path, loaded.dir, new Set(services.keys())), log: log.child({ route: r.name }), clock, services, counters: env.counters };
+  try {
+    return def.create(rf[def.key] as never, ctx);
+  } catch (err) {
+    throw new RouteBuildError(['routes', index, def.key], (err as Error).message);
+  }
+}
+
 function compileRoute(r: RouteConfig, index: number, loaded: LoadedConfig, services: Map<string, Service>, caseSensitive: boolean, defaultBody: number, log: Logger, clock: Clock, env: CompileEnv): CompiledRoute {
   const cfg = loaded.config;
-  const service = services.get(r.service!)!;
-  const serviceCfg = cfg.services[r.service!]! as Record<string, unknown>;
+  const service = r.service === undefined ? null : services.get(r.service)!;
+  const serviceCfg = (r.service === undefined ? {} : cfg.services[r.service]!) as Record<string, unknown>;
   const routeCfg = r as Record<string, unknown>;
   const defaults = cfg.defaults as Record<string, unknown>;
   const features: { def: FeatureDefinition; feature: Feature }[] = [];
-  const ctx = featureContext(r.name, loaded, log, clock, caseSensitive, env);
+  const ctx = featureContext(r.name, loaded, log, clock, caseSensitive, env, service);
   for (const def of FEATURES) {
     const value = featureValue(def, routeCfg, serviceCfg, defaults);
     if (value === undefined) continue;
@@ -238,8 +300,9 @@ function compileRoute(r: RouteConfig, index: number, loaded: LoadedConfig, servi
   const bodyLimitText = (r['body-limit'] ?? serviceCfg['body-limit']) as string | undefined;
   // One removal set per route, so the proxy still does a single lookup per upstream header.
   const removing = list.filter((f) => f.removeResponseHeaders !== undefined);
-  const removeResponseHeaders = removing.length === 0 ? service.removeResponseHeaders
-    : new Set([...service.removeResponseHeaders, ...removing.flatMap((f) => [...f.removeResponseHeaders!])]);
+  const own: ReadonlySet<string> = service === null ? NO_HEADERS : service.removeResponseHeaders;
+  const removeResponseHeaders = removing.length === 0 ? own
+    : new Set([...own, ...removing.flatMap((f) => [...f.removeResponseHeaders!])]);
   const defaultResponseHeaders = list.flatMap((f) => f.defaultResponseHeaders ?? []);
   return {
     name: r.name,
@@ -255,7 +318,7 @@ function compileRoute(r: RouteConfig, index: number, loaded: LoadedConfig, servi
     defaultResponseHeaders: defaultResponseHeaders.length > 0 ? defaultResponseHeaders : null,
     features: list,
     service,
-    backend: new ProxyBackend(service),
+    backend: buildBackend(r, index, loaded, services, log, clock, env),
     bodyLimit: bodyLimitText === undefined ? defaultBody : parseSize(bodyLimitText),
   };
 }

@@ -16,9 +16,18 @@ import { LogSchema } from '../observability/log-schema.js';
 import { AdminSchema } from '../admin/schema.js';
 import { TracingSchema } from '../observability/tracing-schema.js';
 import { MetricsSchema } from '../observability/metrics-schema.js';
+import { BACKENDS } from '../backends/index.js';
+import { SplitSchema } from '../backends/split.js';
+import { MirrorSchema } from '../backends/mirror.js';
 
 const NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_.-]*$';
 const HEADER_NAME = '^[A-Za-z0-9!#$%&\'*+.^`|~-]+$';
+
+function backendProperties(): TProperties {
+  const props: TProperties = {};
+  for (const b of BACKENDS) props[b.key] = Type.Optional(b.schema);
+  return props;
+}
 
 function featureProperties(scope: FeatureScope): TProperties {
   const props: TProperties = {};
@@ -66,7 +75,10 @@ export const MatchSchema = Type.Object({
 export const RouteSchema = Type.Object({
   name: Type.String({ pattern: NAME_PATTERN, description: 'Unique route name, used in logs, metrics and the admin API.' }),
   match: MatchSchema,
-  service: Type.Optional(Type.String({ description: 'Name of the service under `services:` that answers this route.' })),
+  service: Type.Optional(Type.String({ description: 'Name of the service under `services:` that answers this route (the proxy). A route names exactly one backend: `service`, `aggregate`, `function` or `static`.' })),
+  ...backendProperties(),
+  split: Type.Optional(SplitSchema),
+  mirror: Type.Optional(MirrorSchema),
   priority: Type.Optional(Type.Integer({
     description: 'Explicit priority: routes with a higher priority are tried first. Without one, the most specific route wins (see docs/routing.md).',
   })),

@@ -16,6 +16,20 @@ import type { TraceContext } from '../observability/types.js';
  */
 export type LimitOutcome = 'allowed' | 'rate-limited' | 'quota-exceeded' | 'store-down-open' | 'store-down-closed';
 
+/**
+ * ResponseTap sees a response as a backend writes it to the client, so a feature (the cache) can keep a copy
+ * without buffering the stream itself. `headers` are the backend's own response headers after the route's
+ * removals, before the gateway adds its per-request ones (request id, feature headers); `onData` gets the
+ * body bytes as written (after body hooks). Exactly one of onEnd or onAbort ends it. MUST NOT throw.
+ */
+export interface ResponseTap {
+  onHead(status: number, headers: readonly string[]): void;
+  onData(chunk: Buffer): void;
+  onEnd(): void;
+  /** The response failed, was cut, or the gateway answered by itself: nothing seen may be kept. */
+  onAbort(): void;
+}
+
 /** Exchange is one request and its response as it passes through the gateway. */
 export class Exchange {
   readonly req: IncomingMessage;
@@ -69,6 +83,8 @@ export class Exchange {
   cacheOutcome: string | null;
   /** The trace context when tracing is on, else null. */
   trace: TraceContext | null;
+  /** Who watches the response being written (the cache on a miss), or null. */
+  tap: ResponseTap | null;
 
   constructor(req: IncomingMessage, res: ServerResponse, runtime: Runtime, requestId: string, clientIp: string, start: number) {
     this.req = req;
@@ -99,6 +115,7 @@ export class Exchange {
     this.limitOutcome = null;
     this.cacheOutcome = null;
     this.trace = null;
+    this.tap = null;
   }
 
   /** addResponseHeaders queues headers (a flat list) for the response, whoever writes it. */
@@ -141,6 +158,8 @@ export class Exchange {
   /** What every answer of the gateway's own does first. */
   private beginReply(status: number): void {
     this.replied = true;
+    const tap = this.tap;
+    if (tap !== null) { this.tap = null; tap.onAbort(); }
     this.status = status;
     // Answering before the whole body arrived: close the connection rather than let Node read (and discard)
     // the rest of a body of whatever size the client chooses.

@@ -11,6 +11,7 @@ import type { Clock } from './clock.js';
 import type { Authenticator, ConsumerDirectory } from '../identity/types.js';
 import type { Counters } from '../stores/counters.js';
 import type { PlanIndex } from '../plans/plans.js';
+import type { Service } from '../upstreams/service.js';
 
 /** FeatureScope says where a feature key may stand in the config. */
 export type FeatureScope = 'route' | 'service' | 'defaults';
@@ -38,6 +39,8 @@ export interface FeatureContext {
   readonly counters: Counters;
   /** The plans of this config generation. */
   readonly plans: PlanIndex;
+  /** The route's service when it is proxied (`service:`), else null; also null while checks run (before services are built). */
+  readonly service: Service | null;
 }
 
 /**

@@ -28,6 +28,11 @@ export class Counters {
   /** The `store:` and `metering:` settings this was built from (JSON, may hold a Redis password: compared, never logged). */
   readonly #storeKey: string;
   readonly #meteringKey: string;
+  /**
+   * shared holds objects that live as long as the store (across reloads that keep it): the in-memory response
+   * cache, say, under a key of its owner's. A Counters that shares the store shares this map too.
+   */
+  readonly shared: Map<string, unknown>;
   /** Whether close() closes the store (false once a newer Counters took the store over). */
   #ownsStore = true;
 
@@ -38,6 +43,7 @@ export class Counters {
     this.wallClock = wallClock;
     this.#storeKey = storeKey;
     this.#meteringKey = meteringKey;
+    this.shared = new Map();
   }
 
   /**
@@ -67,6 +73,7 @@ export class Counters {
     meter?.start();
     const next = new Counters(this.store, meter, this.failMode, this.wallClock, this.#storeKey, JSON.stringify(metering));
     next.#ownsStore = false;
+    for (const [k, v] of this.shared) next.shared.set(k, v);
     return next;
   }
 

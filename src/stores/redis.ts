@@ -138,6 +138,19 @@ export class RedisStore implements Store {
     return store;
   }
 
+  /**
+   * client is the connection, for other features that keep shared state in the same Redis (the response
+   * cache). Its settings fail fast while Redis is down; users MUST bound their own commands in time.
+   */
+  get client(): Redis {
+    return this.#client;
+  }
+
+  /** keyPrefix is the prefix of every key this store writes (`store.redis.keyPrefix`). */
+  get keyPrefix(): string {
+    return this.#prefix;
+  }
+
   /** health says whether Redis answers now and how many outages there were. */
   get health(): StoreHealth {
     return { up: this.#up, outages: this.#outages };

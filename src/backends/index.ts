@@ -1,0 +1,11 @@
+/**
+ * The one list of built-in backends besides the proxy (`service:`). A route names exactly one backend; its
+ * key here is its YAML key on the route.
+ */
+import type { BackendDefinition } from './types.js';
+import { staticBackend } from './static/backend.js';
+
+/** BACKENDS lists every backend definition other than the proxy. */
+export const BACKENDS: readonly BackendDefinition[] = [
+  staticBackend,
+] as unknown as readonly BackendDefinition[];
