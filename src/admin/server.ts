@@ -1,8 +1,8 @@
 /**
- * The admin listener: liveness (/healthz), readiness (/readyz) and Prometheus metrics (/metrics), on its own
- * port, bound to loopback unless configured otherwise (and then only with a token). Probes need no token so
- * orchestrators can call them; everything else does when a token is set. Answers are small JSON documents;
- * errors are problem+json like the gateway's own.
+ * The admin listener: liveness (/healthz), readiness (/readyz), Prometheus metrics (/metrics) and cache
+ * purges (POST /cache/purge), on its own port, bound to loopback unless configured otherwise (and then only
+ * with a token). Probes need no token so orchestrators can call them; everything else does when a token is
+ * set. Answers are small JSON documents; errors are problem+json like the gateway's own.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -10,6 +10,7 @@ import { timingSafeEqual, createHash } from 'node:crypto';
 import type { Runtime } from '../core/runtime.js';
 import type { Counters } from '../stores/counters.js';
 import type { AdminConfig } from './schema.js';
+import { purgeCache } from '../features/cache/feature.js';
 
 /** MetricsSource renders the Prometheus exposition. */
 export interface MetricsSource {
@@ -81,7 +82,14 @@ export class AdminServer {
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     try {
-      const path = (req.url ?? '/').split('?')[0];
+      const url = req.url ?? '/';
+      const q = url.indexOf('?');
+      const path = q === -1 ? url : url.slice(0, q);
+      if (path === '/cache/purge') {
+        if (req.method !== 'POST') return problem(res, 405, 'GH_METHOD_NOT_ALLOWED', 'Only POST is served here', ['allow', 'POST']);
+        if (!this.#authorized(req)) return problem(res, 401, 'GH_UNAUTHORIZED', 'Authentication is required or the credentials were not accepted', ['www-authenticate', 'Bearer realm="gatehouse-admin"']);
+        return await this.#purge(req, res, q === -1 ? '' : url.slice(q + 1));
+      }
       if (req.method !== 'GET' && req.method !== 'HEAD') return problem(res, 405, 'GH_METHOD_NOT_ALLOWED', 'Only GET and HEAD are served here', ['allow', 'GET, HEAD']);
       if (path === '/healthz') return json(res, 200, { status: 'ok' });
       if (path === '/readyz') {
@@ -105,6 +113,29 @@ export class AdminServer {
       if (!res.headersSent) problem(res, 500, 'GH_INTERNAL', 'Internal gateway error');
       else res.destroy();
     }
+  }
+
+  /**
+   * POST /cache/purge?route=NAME[&prefix=/path/]: deletes a route's cached responses (those under a path
+   * prefix, with `prefix`) and answers `{ "purged": n }`. A request from a browser page (it carries `Origin`)
+   * is refused: without a token, any page the operator visits could otherwise purge through loopback.
+   */
+  async #purge(req: IncomingMessage, res: ServerResponse, query: string): Promise<void> {
+    if (req.headers.origin !== undefined) return problem(res, 403, 'GH_FORBIDDEN', 'Requests from browser pages are not accepted here');
+    const params = new URLSearchParams(query);
+    const route = params.get('route');
+    const prefix = params.get('prefix');
+    if (route === null || route === '') return problem(res, 400, 'GH_BAD_REQUEST', 'The route to purge is required: ?route=NAME');
+    let r;
+    try {
+      r = await purgeCache(this.#state.runtime(), route, prefix ?? undefined);
+    } catch {
+      return problem(res, 503, 'GH_STORE_UNAVAILABLE', 'The cache store cannot be reached');
+    }
+    if (r.ok) return json(res, 200, { route, prefix, purged: r.purged });
+    if (r.reason === 'unknown-route') return problem(res, 404, 'GH_ROUTE_NOT_FOUND', 'No route has this name');
+    if (r.reason === 'no-cache') return problem(res, 400, 'GH_BAD_REQUEST', 'This route has no cache');
+    return problem(res, 400, 'GH_BAD_REQUEST', 'The prefix must start with /');
   }
 
   #authorized(req: IncomingMessage): boolean {

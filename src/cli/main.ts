@@ -16,6 +16,7 @@ import { renderRouteTable, routeTable } from './routes-table.js';
 import { runDemo } from './demo.js';
 import { runKeys } from './keys.js';
 import { CliError, runStatement, runUsage, type UsageOptions } from './usage.js';
+import { runCachePurge } from './cache.js';
 
 const HELP = `gatehouse — an API gateway
 
@@ -34,6 +35,10 @@ Usage:
   gatehouse statement --consumer ID [--period 2026-11] [--csv]
                                  the consumer's billing statement for a period of its plan
                                  (default: this month, in the plan's time zone); needs store: redis
+  gatehouse cache purge --route NAME [--prefix /path/]
+                                 delete a route's cached responses (all, or those under a path
+                                 prefix): in Redis with cache.store: redis, else through the
+                                 running gateway's admin listener (needs admin:)
   gatehouse --version            print the version
   gatehouse --help               print this help
 
@@ -42,7 +47,8 @@ Options:
   --no-watch          (start) reload only on SIGHUP, not when the file changes
   --pretty            (start) render log and access lines for a terminal instead of JSON
   --json              (routes, keys new) print JSON
-  --prefix P          (keys new) key prefix, default gh_live_
+  --prefix P          (keys new) key prefix, default gh_live_; (cache purge) path prefix
+  --route NAME        (cache purge) the route whose cache to purge
   --consumer ID       (usage, statement) the consumer; '-' (usage) for requests without one
   --from, --to DATE   (usage) 2026-11-01 (UTC midnight) or an ISO timestamp with a zone
   --period ID         (statement) 2026-11 (a month) or 2026-11-22 (a day)
@@ -74,6 +80,7 @@ export async function main(argv: string[]): Promise<number> {
         to: { type: 'string' },
         period: { type: 'string' },
         csv: { type: 'boolean' },
+        route: { type: 'string' },
         // Node 20's parseArgs has no --no-X negation, so the flag is spelled out.
         'no-watch': { type: 'boolean' },
         pretty: { type: 'boolean' },
@@ -123,6 +130,19 @@ export async function main(argv: string[]): Promise<number> {
         return 0;
       } catch (err) {
         if (err instanceof CliError) { process.stderr.write(`gatehouse ${command}: ${err.message}\n`); return 2; }
+        return reportLoadError(err, file);
+      }
+    }
+    case 'cache': {
+      if (positionals[1] !== 'purge') {
+        process.stderr.write('usage: gatehouse cache purge --route NAME [--prefix /path/] [-c FILE]\n');
+        return 2;
+      }
+      try {
+        await runCachePurge({ file, route: values.route, prefix: values.prefix }, (s) => process.stdout.write(s));
+        return 0;
+      } catch (err) {
+        if (err instanceof CliError) { process.stderr.write(`gatehouse cache purge: ${err.message}\n`); return 2; }
         return reportLoadError(err, file);
       }
     }

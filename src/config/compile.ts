@@ -223,7 +223,7 @@ interface CompileEnv {
 }
 
 function featureContext(routeName: string, loaded: LoadedConfig, log: Logger, clock: Clock, caseSensitive: boolean, env: CompileEnv, service: Service | null = null): FeatureContext {
-  return { routeName, configDir: loaded.dir, log: log.child({ route: routeName }), clock, caseSensitive, consumers: env.consumers, authenticators: env.authenticators, generation: env.generation, counters: env.counters, plans: env.plans, service };
+  return { routeName, configDir: loaded.dir, log: log.child({ route: routeName }), clock, caseSensitive, consumers: env.consumers, authenticators: env.authenticators, generation: env.generation, counters: env.counters, plans: env.plans, service, storeKind: typeof loaded.config.store === 'object' ? 'redis' : 'memory' };
 }
 
 /** The route's own setting of a feature wins, then its service's, then `defaults`. */

@@ -41,6 +41,11 @@ export interface FeatureContext {
   readonly plans: PlanIndex;
   /** The route's service when it is proxied (`service:`), else null; also null while checks run (before services are built). */
   readonly service: Service | null;
+  /**
+   * The kind of the configured top-level `store:`. `counters.store` is that store in a running gateway, but
+   * tools (`gatehouse validate`) compile on private memory counters, so checks read the config's kind here.
+   */
+  readonly storeKind: 'memory' | 'redis';
 }
 
 /**

@@ -18,6 +18,7 @@ import { securityHeaders } from './security-headers/feature.js';
 import { validate } from './validate/feature.js';
 import { rateLimit } from './rate-limit/feature.js';
 import { quota } from './quota/feature.js';
+import { cache } from './cache/feature.js';
 
 /** FEATURES lists every built-in feature definition. */
 export const FEATURES: readonly FeatureDefinition[] = [
@@ -36,4 +37,5 @@ export const FEATURES: readonly FeatureDefinition[] = [
   headers,
   redact,
   securityHeaders,
+  cache,
 ] as unknown as readonly FeatureDefinition[];
