@@ -4,8 +4,10 @@
  */
 import type { BackendDefinition } from './types.js';
 import { staticBackend } from './static/backend.js';
+import { aggregateBackend } from './aggregate/backend.js';
 
 /** BACKENDS lists every backend definition other than the proxy. */
 export const BACKENDS: readonly BackendDefinition[] = [
   staticBackend,
+  aggregateBackend,
 ] as unknown as readonly BackendDefinition[];

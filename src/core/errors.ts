@@ -48,6 +48,8 @@ export const ERRORS = {
   GH_CIRCUIT_OPEN: { status: 503, title: 'The service is temporarily unavailable' },
   GH_SHUTTING_DOWN: { status: 503, title: 'The gateway is shutting down' },
   GH_UPSTREAM_TIMEOUT: { status: 504, title: 'The upstream service did not answer in time' },
+  GH_AGGREGATE_FAILED: { status: 502, title: 'A backend of the aggregated route failed' },
+  GH_DEPENDENCY_FAILED: { status: 424, title: 'Not called: a backend whose answer it needs failed' },
   // Rate limits and quotas
   GH_RATE_LIMITED: { status: 429, title: 'Too many requests: a rate limit was reached' },
   GH_QUOTA_EXCEEDED: { status: 429, title: 'The quota for this period is spent' },
@@ -75,19 +77,21 @@ export interface ProblemExtras {
   errors?: readonly { in: string; field: string; message: string }[];
   /** Extra response headers as a flat [name, value, ...] list (`Allow`, `Retry-After`). */
   headers?: readonly string[];
-  /** Extension members of the problem document (RFC 9457 §3.2), written by gateway code only (`resetAt`). */
-  extensions?: Readonly<Record<string, string | number>>;
+  /** Extension members of the problem document (RFC 9457 §3.2), JSON values written by gateway code only (`resetAt`). */
+  extensions?: Readonly<Record<string, unknown>>;
+  /** Status of the answer when it is not the code's own (an aggregate answers with the worst status of its failed parts). */
+  status?: number;
 }
 
 const PROBLEM_TYPE_BASE = 'https://gatehouse.dev/errors/';
 
 /** problemDocument is the JSON text of a problem: type, title, status, code, requestId and optional detail. */
-export function problemDocument(code: ErrorCode, requestId: string, detail?: string, errors?: ProblemExtras['errors'], extensions?: ProblemExtras['extensions']): string {
+export function problemDocument(code: ErrorCode, requestId: string, detail?: string, errors?: ProblemExtras['errors'], extensions?: ProblemExtras['extensions'], status?: number): string {
   const spec = ERRORS[code];
   const doc: Record<string, unknown> = {
     type: PROBLEM_TYPE_BASE + code.toLowerCase().replace(/_/g, '-'),
     title: spec.title,
-    status: spec.status,
+    status: status ?? spec.status,
     code,
     requestId,
   };
@@ -123,7 +127,7 @@ export function writeProblem(res: ServerResponse, code: ErrorCode, requestId: st
     res.destroy();
     return 0;
   }
-  const body = problemDocument(code, requestId, extras?.detail, extras?.errors, extras?.extensions);
+  const body = problemDocument(code, requestId, extras?.detail, extras?.errors, extras?.extensions, extras?.status);
   const headers: string[] = [
     'content-type', 'application/problem+json',
     'content-length', String(Buffer.byteLength(body)),
@@ -131,7 +135,7 @@ export function writeProblem(res: ServerResponse, code: ErrorCode, requestId: st
     'x-request-id', requestId,
   ];
   if (extras?.headers) headers.push(...extras.headers);
-  res.writeHead(spec.status, headers);
+  res.writeHead(extras?.status ?? spec.status, headers);
   res.end(body);
   // A HEAD answer carries the length of the body it does not send.
   return res.req?.method === 'HEAD' ? 0 : Number(headers[3]);

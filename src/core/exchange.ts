@@ -136,7 +136,7 @@ export class Exchange {
 
   /** fail answers with a catalogued problem document and stops the pipeline. */
   fail(code: ErrorCode, extras?: ProblemExtras): void {
-    this.beginReply(ERRORS[code].status);
+    this.beginReply(extras?.status ?? ERRORS[code].status);
     this.errorCode = code;
     let headers = extras?.headers;
     if (this.responseHeaders !== null) headers = headers ? [...this.responseHeaders, ...headers] : this.responseHeaders;

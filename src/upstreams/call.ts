@@ -10,6 +10,7 @@ import type { Exchange } from '../core/exchange.js';
 import { GatewayError, type ErrorCode } from '../core/errors.js';
 import type { Service } from './service.js';
 import type { Target } from './target.js';
+import type { ClientSpan } from '../observability/types.js';
 
 /** CallRequest is what callService sends. */
 export interface CallRequest {
@@ -80,7 +81,12 @@ export async function callService(service: Service, req: CallRequest, ex: Exchan
 
 const FRAMING = new Set(['content-length', 'transfer-encoding', 'expect', 'host', 'connection', 'keep-alive', 'upgrade', 'te']);
 
-async function attempt(service: Service, target: Target, req: CallRequest, timeoutMs: number, ex: Exchange | null): Promise<CallResult | CallFailure> {
+/**
+ * attempt sends the request to one target. It runs on undici's dispatch API with CallAttempt as the handler
+ * (as the proxy does): request() would add a body stream, an async iterator and an AbortSignal per call, which
+ * an aggregation of two backends pays twice per client request.
+ */
+function attempt(service: Service, target: Target, req: CallRequest, timeoutMs: number, ex: Exchange | null): Promise<CallResult | CallFailure> {
   const headers: string[] = [];
   const given = req.headers;
   // undici frames the body itself; a copied client framing header would contradict it.
@@ -90,44 +96,130 @@ async function attempt(service: Service, target: Target, req: CallRequest, timeo
   const tracer = ex?.runtime.tracer ?? null;
   const span = tracer !== null && ex !== null ? tracer.startClient(ex, service.name, target.id) : null;
   if (span !== null) headers.push('traceparent', span.traceparent);
-  const timeout = AbortSignal.timeout(timeoutMs);
-  const signal = req.signal === undefined ? timeout : AbortSignal.any([timeout, req.signal]);
+  const a = new CallAttempt(service, target, req, timeoutMs, ex, span);
   target.active++;
   target.passive.onDispatch();
-  let status = 0;
-  let result: CallResult | CallFailure;
-  try {
-    const res = await target.pool.request({
-      path: req.path,
-      method: req.method as Dispatcher.HttpMethod,
-      headers,
-      body: req.body,
-      signal,
-      idempotent: false,
-    });
-    status = res.statusCode;
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of res.body as AsyncIterable<Buffer>) {
-      size += chunk.length;
-      if (size > req.maxBytes) {
-        res.body.destroy();
-        throw new GatewayError('GH_RESPONSE_TOO_LARGE');
-      }
-      chunks.push(chunk);
+  target.pool.dispatch({
+    origin: undefined as unknown as string,
+    method: req.method as Dispatcher.HttpMethod,
+    path: req.path,
+    headers,
+    body: req.body,
+    idempotent: false,
+    blocking: false,
+  } as Dispatcher.DispatchOptions, a);
+  return a.promise;
+}
+
+/** CallAttempt is one call's undici handler: it collects the answer (bounded) and settles once. */
+class CallAttempt implements Dispatcher.DispatchHandler {
+  readonly promise: Promise<CallResult | CallFailure>;
+  private resolve!: (r: CallResult | CallFailure) => void;
+  private readonly service: Service;
+  private readonly target: Target;
+  private readonly maxBytes: number;
+  private readonly outer: AbortSignal | undefined;
+  private readonly ex: Exchange | null;
+  private readonly span: ClientSpan | null;
+  private readonly timer: NodeJS.Timeout;
+  private controller: Dispatcher.DispatchController | null;
+  private status: number;
+  private headers: IncomingHttpHeaders;
+  private chunks: Buffer[];
+  private size: number;
+  private settled: boolean;
+  /** Why the call was cut by the gateway (deadline, size, the client leaving), or null. */
+  private cut: ErrorCode | null;
+
+  constructor(service: Service, target: Target, req: CallRequest, timeoutMs: number, ex: Exchange | null, span: ClientSpan | null) {
+    this.promise = new Promise((resolve) => { this.resolve = resolve; });
+    this.service = service;
+    this.target = target;
+    this.maxBytes = req.maxBytes;
+    this.outer = req.signal;
+    this.ex = ex;
+    this.span = span;
+    this.controller = null;
+    this.status = 0;
+    this.headers = {};
+    this.chunks = [];
+    this.size = 0;
+    this.settled = false;
+    this.cut = null;
+    this.timer = setTimeout(onDeadline, timeoutMs, this);
+    if (req.signal !== undefined) {
+      if (req.signal.aborted) this.stop('GH_BAD_REQUEST');
+      else req.signal.addEventListener('abort', this);
     }
-    if (service.passiveStatuses.has(status)) target.passive.onFailure(); else target.passive.onSuccess();
-    result = { ok: true, status, headers: res.headers, body: Buffer.concat(chunks, size), target: target.id };
-  } catch (err) {
-    const code = timeout.aborted ? 'GH_UPSTREAM_TIMEOUT' : classifyCallError(err as Error);
-    if (code === 'GH_RESPONSE_TOO_LARGE' || (req.signal?.aborted ?? false)) target.passive.release();
-    else target.passive.onFailure();
-    result = { ok: false, code, target: target.id };
-  } finally {
-    target.active--;
   }
-  if (span !== null) tracer!.endClient(ex!, span, status, result.ok ? null : result.code);
-  return result;
+
+  /** handleEvent: the caller's signal fired (the client left). The object is its own listener: no closure. */
+  handleEvent(): void { this.stop('GH_BAD_REQUEST'); }
+
+  /** stop cuts the call for `code` (the attempt settles through onResponseError, or here if not started). */
+  stop(code: ErrorCode): void {
+    if (this.settled || this.cut !== null) return;
+    this.cut = code;
+    if (this.controller !== null) this.controller.abort(new GatewayError(code));
+    // Still queued in the pool (no controller yet): settle now; onRequestStart aborts it if it ever starts.
+    else this.fail(code);
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    if (this.cut !== null) controller.abort(new GatewayError(this.cut));
+  }
+
+  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
+    if (statusCode < 200) return;
+    this.status = statusCode;
+    this.headers = headers;
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.cut !== null) return;
+    this.size += chunk.length;
+    if (this.size > this.maxBytes) {
+      this.cut = 'GH_RESPONSE_TOO_LARGE';
+      controller.abort(new GatewayError('GH_RESPONSE_TOO_LARGE'));
+      return;
+    }
+    this.chunks.push(chunk);
+  }
+
+  onResponseEnd(): void {
+    if (this.settled) return;
+    if (this.cut !== null) { this.fail(this.cut); return; }
+    const t = this.target;
+    if (this.service.passiveStatuses.has(this.status)) t.passive.onFailure(); else t.passive.onSuccess();
+    this.settle({ ok: true, status: this.status, headers: this.headers, body: this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.size), target: t.id });
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
+    this.fail(this.cut ?? classifyCallError(err));
+  }
+
+  private fail(code: ErrorCode): void {
+    if (this.settled) return;
+    // The gateway's own cut (too large, the client left) says nothing about the target's health.
+    if (this.cut === 'GH_RESPONSE_TOO_LARGE' || this.cut === 'GH_BAD_REQUEST') this.target.passive.release();
+    else this.target.passive.onFailure();
+    this.settle({ ok: false, code, target: this.target.id });
+  }
+
+  private settle(r: CallResult | CallFailure): void {
+    if (this.settled) return;
+    this.settled = true;
+    clearTimeout(this.timer);
+    this.outer?.removeEventListener('abort', this);
+    this.target.active--;
+    if (this.span !== null) this.ex!.runtime.tracer?.endClient(this.ex!, this.span, this.status, r.ok ? null : r.code);
+    this.resolve(r);
+  }
+}
+
+function onDeadline(a: CallAttempt): void {
+  a.stop('GH_UPSTREAM_TIMEOUT');
 }
 
 function classifyCallError(err: Error): ErrorCode {
