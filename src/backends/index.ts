@@ -4,10 +4,12 @@
  */
 import type { BackendDefinition } from './types.js';
 import { staticBackend } from './static/backend.js';
+import { functionBackend } from './function/backend.js';
 import { aggregateBackend } from './aggregate/backend.js';
 
 /** BACKENDS lists every backend definition other than the proxy. */
 export const BACKENDS: readonly BackendDefinition[] = [
   staticBackend,
+  functionBackend,
   aggregateBackend,
 ] as unknown as readonly BackendDefinition[];

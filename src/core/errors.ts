@@ -50,6 +50,10 @@ export const ERRORS = {
   GH_UPSTREAM_TIMEOUT: { status: 504, title: 'The upstream service did not answer in time' },
   GH_AGGREGATE_FAILED: { status: 502, title: 'A backend of the aggregated route failed' },
   GH_DEPENDENCY_FAILED: { status: 424, title: 'Not called: a backend whose answer it needs failed' },
+  // Functions
+  GH_FUNCTION_FAILED: { status: 502, title: 'The function failed to answer' },
+  GH_FUNCTION_BUSY: { status: 503, title: 'The function is busy' },
+  GH_FUNCTION_TIMEOUT: { status: 504, title: 'The function did not answer in time' },
   // Rate limits and quotas
   GH_RATE_LIMITED: { status: 429, title: 'Too many requests: a rate limit was reached' },
   GH_QUOTA_EXCEEDED: { status: 429, title: 'The quota for this period is spent' },

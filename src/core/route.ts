@@ -9,6 +9,8 @@ import type { RouteMatcher } from './router.js';
 /** Backend produces the response of a route once every request hook has passed. */
 export interface Backend {
   handle(ex: import('./exchange.js').Exchange): void | Promise<void>;
+  /** start runs when the config generation goes live (function workers start then, not on the first request). */
+  start?(): void;
   close?(): void | Promise<void>;
 }
 

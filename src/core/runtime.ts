@@ -66,9 +66,10 @@ export class Runtime {
     for (const s of services.values()) s.acquire();
   }
 
-  /** start activates background work (health checks). */
+  /** start activates background work: health checks, and function workers (so no first request waits for one). */
   start(): void {
     for (const s of this.services.values()) s.start();
+    for (const r of this.routes) r.backend.start?.();
   }
 
   /** done is called by the server when a request of this generation has finished. */
