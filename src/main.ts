@@ -89,6 +89,7 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
   const observe = (rt: Runtime): void => { rt.sink = sink; rt.tracer = tracer; };
   observe(runtime);
   const gateway = new Gateway(runtime, log);
+  if (metrics !== null) gateway.tunnels.observer = metrics;
   runtime.start();
   let admin: AdminServer | null = null;
   let adminUrl: string | null = null;

@@ -21,6 +21,8 @@ import { BACKENDS } from '../backends/index.js';
 import type { BackendCheckContext, BackendContext } from '../backends/types.js';
 import { SplitBackend, checkSplit } from '../backends/split.js';
 import { MirrorBackend } from '../backends/mirror.js';
+import { WebSocketBackend } from '../backends/websocket/backend.js';
+import { checkWebSocket } from '../backends/websocket/schema.js';
 import type { Backend } from '../core/route.js';
 import { Service, serviceFingerprint } from '../upstreams/service.js';
 import { RewriteFeature } from '../features/rewrite/feature.js';
@@ -62,6 +64,8 @@ export function compile(loaded: LoadedConfig, log: Logger, clock: Clock = MONOTO
     const backends = ['service', ...BACKENDS.map((b) => b.key)].filter((k) => rf0[k] !== undefined);
     if (backends.length === 0) problem(['routes', i], `needs a backend: \`service\` to send requests to, or one of ${BACKENDS.map((b) => `\`${b.key}\``).join(', ')}`);
     else if (backends.length > 1) problem(['routes', i], `names ${backends.length} backends (${backends.join(', ')}); a route has exactly one`);
+    if (r.websocket !== undefined && r.service === undefined) problem(['routes', i, 'websocket'], 'needs the route\'s `service` (the WebSocket service the connections are tunnelled to)');
+    if (r.websocket !== undefined) for (const [rel, message] of checkWebSocket(r.websocket)) problem(['routes', i, 'websocket', ...splitRelative(rel)], message);
     for (const k of ['split', 'mirror'] as const) if (rf0[k] !== undefined && r.service === undefined) problem(['routes', i, k], 'needs the route\'s `service` (it divides or copies proxied traffic)');
     if (r.split !== undefined) for (const [rel, message] of checkSplit(r.split, serviceNames)) problem(['routes', i, 'split', ...splitRelative(rel)], message);
     if (r.mirror !== undefined && !serviceNames.has(r.mirror.service)) problem(['routes', i, 'mirror', 'service'], `unknown service "${r.mirror.service}"`);
@@ -319,6 +323,7 @@ function compileRoute(r: RouteConfig, index: number, loaded: LoadedConfig, servi
     features: list,
     service,
     backend: buildBackend(r, index, loaded, services, log, clock, env),
+    websocket: r.websocket === undefined || service === null ? null : new WebSocketBackend(r.websocket, service, r.name, log.child({ route: r.name })),
     bodyLimit: bodyLimitText === undefined ? defaultBody : parseSize(bodyLimitText),
   };
 }

@@ -19,6 +19,7 @@ import { MetricsSchema } from '../observability/metrics-schema.js';
 import { BACKENDS } from '../backends/index.js';
 import { SplitSchema } from '../backends/split.js';
 import { MirrorSchema } from '../backends/mirror.js';
+import { WebSocketSchema } from '../backends/websocket/schema.js';
 
 const NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_.-]*$';
 const HEADER_NAME = '^[A-Za-z0-9!#$%&\'*+.^`|~-]+$';
@@ -79,6 +80,7 @@ export const RouteSchema = Type.Object({
   ...backendProperties(),
   split: Type.Optional(SplitSchema),
   mirror: Type.Optional(MirrorSchema),
+  websocket: Type.Optional(WebSocketSchema),
   priority: Type.Optional(Type.Integer({
     description: 'Explicit priority: routes with a higher priority are tried first. Without one, the most specific route wins (see docs/routing.md).',
   })),

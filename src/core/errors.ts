@@ -58,6 +58,7 @@ export const ERRORS = {
   GH_RATE_LIMITED: { status: 429, title: 'Too many requests: a rate limit was reached' },
   GH_QUOTA_EXCEEDED: { status: 429, title: 'The quota for this period is spent' },
   GH_STORE_UNAVAILABLE: { status: 503, title: 'Limits cannot be checked right now' },
+  GH_TOO_MANY_CONNECTIONS: { status: 429, title: 'Too many open connections for this caller' },
   // Everything else
   GH_INTERNAL: { status: 500, title: 'Internal gateway error' },
 } as const satisfies Record<string, ErrorSpec>;

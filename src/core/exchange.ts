@@ -30,6 +30,16 @@ export interface ResponseTap {
   onAbort(): void;
 }
 
+/**
+ * Upgrade is what a WebSocket handshake carries besides the request: the client's socket, the bytes read
+ * past the request head, and the gateway's registry of live tunnels. Set only on upgrade requests.
+ */
+export interface Upgrade {
+  readonly socket: import('node:stream').Duplex;
+  readonly head: Buffer;
+  readonly tunnels: import('./tunnels.js').Tunnels;
+}
+
 /** Exchange is one request and its response as it passes through the gateway. */
 export class Exchange {
   readonly req: IncomingMessage;
@@ -85,6 +95,8 @@ export class Exchange {
   trace: TraceContext | null;
   /** Who watches the response being written (the cache on a miss), or null. */
   tap: ResponseTap | null;
+  /** The WebSocket handshake's socket and head when the request asks to upgrade, else null. */
+  upgrade: Upgrade | null;
 
   constructor(req: IncomingMessage, res: ServerResponse, runtime: Runtime, requestId: string, clientIp: string, start: number) {
     this.req = req;
@@ -116,6 +128,7 @@ export class Exchange {
     this.cacheOutcome = null;
     this.trace = null;
     this.tap = null;
+    this.upgrade = null;
   }
 
   /** addResponseHeaders queues headers (a flat list) for the response, whoever writes it. */

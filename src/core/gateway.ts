@@ -3,7 +3,7 @@
  * path: limits, header scan, path normalization, routing, the route's request hooks, then its backend. A
  * config swap replaces one reference; each request keeps the Runtime it started on until it finishes.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, ServerResponse, type IncomingMessage, type Server } from 'node:http';
 import { newRequestId, REQUEST_ID_RE } from './request-id.js';
 import { isIPv4, type AddressInfo, type Socket } from 'node:net';
 import type { Logger } from 'pino';
@@ -12,6 +12,8 @@ import { ERRORS, writeProblem, writeRawProblem, type ErrorCode } from './errors.
 import { parseTarget } from './path.js';
 import { scanRequestHeaders } from './headers.js';
 import type { Runtime } from './runtime.js';
+import type { Duplex } from 'node:stream';
+import { Tunnels } from './tunnels.js';
 
 /** Requests served on a client socket, for `limits.requestsPerConnection`. */
 const REQUESTS = Symbol('gatehouse.requests');
@@ -30,12 +32,17 @@ export class Gateway {
   /** True once shutdown began: responses carry `Connection: close` and new requests are refused. */
   draining: boolean;
   private readonly perIp: Map<string, number>;
+  /** Connections upgraded to WebSocket, closed politely on shutdown. */
+  readonly tunnels: Tunnels;
+  private readonly upgradeListener: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
 
   constructor(runtime: Runtime, log: Logger) {
     this.runtime = runtime;
     this.log = log;
     this.draining = false;
     this.perIp = new Map();
+    this.tunnels = new Tunnels();
+    this.upgradeListener = this.onUpgrade.bind(this);
     this.server = createServer({
       maxHeaderSize: PARSER_MAX_HEADER_SIZE,
       // Checked every second rather than Node's default 30 s, so headersTimeout/requestTimeout are honoured.
@@ -79,7 +86,7 @@ export class Gateway {
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.server.closeIdleConnections();
     const rt = this.runtime;
-    await rt.retire(deadlineMs);
+    await Promise.all([rt.retire(deadlineMs), this.tunnels.closeAll(deadlineMs)]);
     this.server.closeAllConnections();
     await closed;
   }
@@ -94,6 +101,30 @@ export class Gateway {
     // gateway counts requests per socket itself and closes after the last one (see handle()).
     s.maxRequestsPerSocket = 0;
     s.maxConnections = l.connections;
+    // Node hands a request to 'upgrade' listeners only while there is one: a config without WebSocket routes
+    // keeps Node's plain handling (an `Upgrade: h2c` request is served as HTTP/1.1 on its keep-alive connection).
+    const wants = rt.routes.some((r) => r.websocket !== null);
+    if (wants && s.listenerCount('upgrade') === 0) s.on('upgrade', this.upgradeListener);
+    else if (!wants) s.removeListener('upgrade', this.upgradeListener);
+  }
+
+  /**
+   * onUpgrade takes a request that asks to switch protocols. It runs the same path as any request, on a
+   * response bound to the socket, so a refusal (401, 403, 429, no route) is an ordinary HTTP answer, after which
+   * the connection is closed. Only a route with `websocket:` takes the socket over, once every hook passed.
+   */
+  private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    // Pipelined behind an answer that closes the connection: not processed (see handle), and nobody else will end it.
+    if ((socket as ClientSocket)[CLOSING] === true) { socket.destroy(); return; }
+    // Node removed its own error listener when it handed the socket over: a client that resets the connection
+    // while an asynchronous hook runs (introspection, JWKS, a Redis limit) would be an uncaught exception.
+    socket.on('error', destroyOnError);
+    const res = new ServerResponse(req);
+    res.assignSocket(socket as Socket);
+    res.shouldKeepAlive = false;
+    res.once('finish', endUpgradeSocket);
+    (req as UpgradeCarrier)[UPGRADE] = { socket, head, tunnels: this.tunnels };
+    this.onRequest(req, res);
   }
 
   private onConnection(socket: Socket): void {
@@ -201,7 +232,9 @@ export class Gateway {
     if (scan.error !== null) return refuse(req, res, rt, scan.error, requestId, start, observed);
     const target = parseTarget(url);
     if (typeof target === 'string') return refuse(req, res, rt, target, requestId, start, observed);
-    if (scan.upgrade !== undefined && scan.upgrade.toLowerCase() !== 'h2c') return refuse(req, res, rt, 'GH_UPGRADE_NOT_ALLOWED', requestId, start, observed);
+    const upgrade = (req as UpgradeCarrier)[UPGRADE] ?? null;
+    const websocket = upgrade !== null && scan.upgrade !== undefined && scan.upgrade.toLowerCase() === 'websocket' && req.method === 'GET' && scan.bodyLength === 0;
+    if (scan.upgrade !== undefined && scan.upgrade.toLowerCase() !== 'h2c' && !websocket) return refuse(req, res, rt, 'GH_UPGRADE_NOT_ALLOWED', requestId, start, observed);
 
     const socket = req.socket;
     const peer = unmapped(socket.remoteAddress ?? '');
@@ -220,6 +253,7 @@ export class Gateway {
     ex.query = target.query;
     ex.upstreamHeaders = fwd;
     ex.bodyLength = scan.bodyLength;
+    if (websocket) ex.upgrade = upgrade;
     if (observed) watchEnd(res, ex);
 
     const host = routingHost(hostHeader);
@@ -236,6 +270,7 @@ export class Gateway {
     const route = found.route;
     ex.route = route;
     ex.params = found.params;
+    if (websocket && route.websocket === null) { rt.tracer?.startServer(ex); closeConnection(res); ex.fail('GH_UPGRADE_NOT_ALLOWED'); return undefined; }
     if (!observed && route.onLog !== null) watchEnd(res, ex);
     if (rt.tracer !== null) rt.tracer.startServer(ex);
     ex.upstreamPath = target.path;
@@ -245,12 +280,23 @@ export class Gateway {
     if (ex.bodyLength !== 0) watchBody(req, limits.bodyIdleTimeoutMs, requestId);
     const hooks = route.onRequest;
     if (hooks !== null) return runHooks(ex, hooks, 0);
-    const r = route.backend.handle(ex);
+    const r = ex.upgrade === null ? route.backend.handle(ex) : route.websocket!.handle(ex);
     return r === undefined ? undefined : r;
   }
 }
 
+const UPGRADE = Symbol('gatehouse.upgrade');
+type UpgradeCarrier = IncomingMessage & { [UPGRADE]?: Exchange['upgrade'] };
+
+/** After an HTTP answer to an upgrade request (a refusal, or h2c served as HTTP/1.1), the connection ends. */
+function endUpgradeSocket(this: ServerResponse): void {
+  const socket = this.socket;
+  if (socket !== null) { socket.end(); socket.destroySoon?.(); }
+}
+
 function finish(rt: Runtime): void { rt.done(); }
+
+function destroyOnError(this: Duplex): void { this.destroy(); }
 
 const EXCHANGE = Symbol('gatehouse.exchange');
 const code405: ErrorCode = 'GH_METHOD_NOT_ALLOWED';
@@ -325,7 +371,8 @@ function runHooks(ex: Exchange, hooks: NonNullable<Exchange['route']>['onRequest
     if (r !== undefined) return r.then(() => (ex.replied ? undefined : runHooks(ex, hooks, i + 1)));
     if (ex.replied) return undefined;
   }
-  const b = ex.route!.backend.handle(ex);
+  const route = ex.route!;
+  const b = ex.upgrade === null ? route.backend.handle(ex) : route.websocket!.handle(ex);
   return b === undefined ? undefined : b;
 }
 

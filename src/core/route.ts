@@ -34,6 +34,8 @@ export interface CompiledRoute {
   readonly features: readonly Feature[];
   readonly service: Service | null;
   readonly backend: Backend;
+  /** What takes a WebSocket upgrade on this route (`websocket:`), or null: upgrades are refused. */
+  readonly websocket: Backend | null;
   /** Upstream response headers never passed to the client: the service's `removeResponseHeaders` and the features'. */
   readonly removeResponseHeaders: ReadonlySet<string>;
   /** Headers added to a proxied response only where the upstream's lacks them, flat; null when none. */

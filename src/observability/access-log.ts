@@ -78,7 +78,8 @@ export class AccessLog implements RequestSink {
         ',"limit":' + str(ex.limitOutcome) + ',"cache":' + str(ex.cacheOutcome) + ',"error":' + str(ex.errorCode);
       if (ex.trace !== null) line += ',"traceId":"' + ex.trace.traceId + '"';
       if (slow) line += ',"slow":true';
-      if (status === 0 || !ex.res.writableFinished) line += ',"aborted":true';
+      // A WebSocket tunnel (101) never finishes its HTTP response: it ends when the connection closes.
+      if (status === 0 || (!ex.res.writableFinished && status !== 101)) line += ',"aborted":true';
       this.#dest.write(line + '}\n');
     } catch {
       // The log must never break a request; a line lost to a bug here is preferable.

@@ -29,6 +29,11 @@ export class Target implements BalancerTarget {
   /** `host:port` of the target, for the Host header in `target` mode. */
   readonly host: string;
   readonly pool: Pool;
+  /**
+   * TLS options of an https:// target for connections made outside the pool (WebSocket tunnels), the same
+   * the pool uses; null for http:// targets or when the service sets no `tls`.
+   */
+  readonly tls: { ca: Buffer | undefined; servername: string | undefined; rejectUnauthorized: boolean } | null;
   /** Requests in flight. */
   active: number;
   /** Verdict of active health checking (true when checks are off). */
@@ -44,6 +49,11 @@ export class Target implements BalancerTarget {
     this.activeHealthy = true;
     this.passive = new PassiveHealth(passive, clock);
     const tls = settings.tls;
+    this.tls = u.protocol === 'https:' && tls ? {
+      ca: tls.ca ? readFileSync(resolve(settings.configDir, tls.ca)) : undefined,
+      servername: tls.servername,
+      rejectUnauthorized: tls.insecureSkipVerify !== true,
+    } : null;
     this.pool = new Pool(u.origin, {
       connections: settings.connections,
       pipelining: 1,
@@ -54,11 +64,7 @@ export class Target implements BalancerTarget {
       // Upstream redirects are passed to the client as they are, never followed: undici follows none by default.
       connect: {
         timeout: settings.connectTimeoutMs,
-        ...(u.protocol === 'https:' && tls ? {
-          ca: tls.ca ? readFileSync(resolve(settings.configDir, tls.ca)) : undefined,
-          servername: tls.servername,
-          rejectUnauthorized: tls.insecureSkipVerify !== true,
-        } : {}),
+        ...this.tls,
       },
     });
   }

@@ -84,7 +84,7 @@ export class ApiKeyAuthenticator implements Authenticator {
 }
 
 /** Marker for a parameter given more than once (`?api_key=a&api_key=b`): ambiguous, refused. */
-const MANY = '\u0000many';
+export const MANY = '\u0000many';
 
 /**
  * queryValue finds parameter `name` in a raw query string without splitting it: the value (decoded), or

@@ -16,6 +16,7 @@ import type { Exchange } from '../../core/exchange.js';
 import { parseDuration, parseSize } from '../../config/units.js';
 import { checkClaimOptions, ClaimMapping, removeHeaders } from '../claims.js';
 import { bearerToken, cookieValue, headerOf, peekIssuer } from '../token.js';
+import { MANY, queryValue } from '../api-key/authenticator.js';
 import { TtlCache } from '../ttl-cache.js';
 import { isSafeUrl, safeUrl } from '../fetch.js';
 import { acquireJwks, JwksUnavailable, releaseJwks, type JwksCache } from './jwks.js';
@@ -25,6 +26,7 @@ import { JOSE, type JoseModule } from './jose.js';
 /** Refusals are shared constants; `reason` is for debug logs only, `error` for a `WWW-Authenticate` error attribute. */
 const refuse = (reason: string): AuthResult => Object.freeze({ kind: 'invalid', reason, error: 'invalid_token' });
 const TOO_LARGE = refuse('token larger than maxTokenSize');
+const SEVERAL_TOKENS = refuse('token given more than once in the query');
 const EXPIRED = refuse('token expired');
 const NOT_YET_VALID = refuse('token not yet valid (nbf)');
 const WRONG_AUDIENCE = refuse('audience mismatch');
@@ -77,6 +79,8 @@ export class JwtAuthenticator implements Authenticator {
   private readonly header: string | null;
   private readonly bearer: boolean;
   private readonly cookie: string | null;
+  /** Query parameter that may carry the token, or null. */
+  private readonly query: string | null;
   /** The key: a public KeyObject (jose caches its CryptoKey per algorithm), or a resolver (JWKS, HMAC). */
   private readonly key: KeyObject | JWTVerifyGetKey;
   /** The JWKS cache, or null for a PEM key or a secret. */
@@ -107,7 +111,8 @@ export class JwtAuthenticator implements Authenticator {
     this.mapping = new ClaimMapping(config);
     this.claimHeaders = this.mapping.headerNames;
     this.credentialHeaders = Object.freeze([...(this.header === null ? [] : [this.header]), ...this.claimHeaders]);
-    this.credentialQuery = Object.freeze([]);
+    this.query = config.query ?? null;
+    this.credentialQuery = Object.freeze(this.query === null ? [] : [this.query]);
     this.credentialCookies = Object.freeze(this.cookie === null ? [] : [this.cookie]);
     this.consumers = ctx.consumers;
     this.now = ctx.now;
@@ -144,7 +149,12 @@ export class JwtAuthenticator implements Authenticator {
   }
 
   authenticate(ex: Exchange): AuthResult | Promise<AuthResult> {
-    const token = this.tokenOf(ex.upstreamHeaders);
+    let token = this.tokenOf(ex.upstreamHeaders);
+    if (token === null && this.query !== null && ex.query !== '') {
+      const q = queryValue(ex.query, this.query);
+      if (q === MANY) return SEVERAL_TOKENS;
+      if (q !== undefined && q !== '') token = q;
+    }
     if (token === null) return ABSENT;
     if (token.length > this.maxTokenSize) return TOO_LARGE;
     const cache = this.cache;

@@ -59,6 +59,11 @@ export const JwtSchema = Type.Object({
     errorMessage: 'must be a cookie name of letters, digits, _, . and -',
     description: 'Read the token from this cookie instead of a header. The Cookie header itself is forwarded (it may hold other cookies). Default: none (the header is used).',
   })),
+  query: Type.Optional(Type.String({
+    pattern: '^[A-Za-z0-9_.-]+$',
+    errorMessage: 'must be a query parameter name of letters, digits, _, . and -',
+    description: 'Also accept the token in this query parameter (e.g. `access_token`), for clients that cannot set headers, such as a browser opening a WebSocket. Read only when set, and only when the header (or cookie) holds no token; given twice it is refused. The parameter is removed before forwarding and from the access log. Default: none.',
+  })),
   typ: Type.Optional(Type.String({
     minLength: 1,
     description: 'Required `typ` header of the token, e.g. `at+jwt` for RFC 9068 access tokens. Default: not checked.',
