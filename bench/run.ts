@@ -16,7 +16,8 @@ import { ChildServer, ChildStartError, killAllSync, stopAll } from './lib/child.
 import { measure, preflight, warmUp, type LoadOptions } from './lib/load.js';
 import { cpuMs, machineBusy, peakRssBytes, resetPeakRss, rssBytes } from './lib/proc.js';
 import { addRatios, formatTable, formatTargets, type Row, type TargetStatus } from './lib/report.js';
-import { SCENARIOS, TARGETS, type Scenario, type Target } from './lib/targets.js';
+import { SCENARIOS, TARGETS, WS_TARGET, type Scenario, type Target } from './lib/targets.js';
+import { measureWs, type WsResult } from './lib/ws-load.js';
 
 /** ROOT is the repository root (this file runs as dist/bench/run.js). */
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -45,6 +46,8 @@ const USAGE = `Usage: npm run bench -- [options]     (or: node dist/bench/run.js
   --only NAME       run only these targets and/or scenarios; repeatable or comma-separated
                     targets:   ${TARGETS.map((t) => t.name).join(', ')}
                     scenarios: ${SCENARIOS.map((s) => s.name).join(', ')}
+                    websocket: the WebSocket echo part (direct and through a websocket: route),
+                    which runs after the HTTP targets when no --only is given or it is named
   --keep-logs       keep the temp folder with the generated configs and every server's stdout/stderr
   --help            this text
 `;
@@ -88,7 +91,7 @@ function parseOptions(argv: string[]): BenchOptions | 'help' {
   if (values.help) return 'help';
   const only = (values.only ?? []).flatMap((v) => v.split(',')).map((v) => v.trim()).filter((v) => v.length > 0);
   for (const name of only) {
-    if (!TARGETS.some((t) => t.name === name) && !SCENARIOS.some((s) => s.name === name)) {
+    if (name !== 'websocket' && !TARGETS.some((t) => t.name === name) && !SCENARIOS.some((s) => s.name === name)) {
       throw new UsageError(`--only ${name}: no such target or scenario`);
     }
   }
@@ -100,7 +103,8 @@ function parseOptions(argv: string[]): BenchOptions | 'help' {
     durationS: positive('duration', values.duration, false),
     warmupS: positive('warmup', values.warmup, true),
     connections,
-    targets: onlyTargets.length > 0 ? onlyTargets : [...TARGETS],
+    // `--only websocket` alone runs the WebSocket part only.
+    targets: onlyTargets.length > 0 ? onlyTargets : only.length > 0 && only.every((n) => n === 'websocket') ? [] : [...TARGETS],
     scenarios: onlyScenarios.length > 0 ? onlyScenarios : [...SCENARIOS],
     only,
     keepLogs: values['keep-logs'],
@@ -239,6 +243,47 @@ async function runTarget(target: Target, upstream: ChildServer, opts: BenchOptio
   return status;
 }
 
+/** WsRun is the WebSocket part's outcome: direct and through the gateway, or why it did not run. */
+interface WsRun { direct: WsResult | null; gateway: WsResult | null; problem: string | null }
+
+/**
+ * runWebSocket measures echo round trips over `opts.connections` WebSockets, straight to the upstream and
+ * through a Gatehouse route with `websocket:`, one after the other.
+ */
+async function runWebSocket(upstream: ChildServer, opts: BenchOptions, logDir: string): Promise<WsRun> {
+  const wsUrl = (http: string): string => `${http.replace(/^http/, 'ws')}/ws`;
+  log('websocket: direct');
+  let direct: WsResult | null = null;
+  try { direct = await measureWs(wsUrl(upstream.url), opts.connections, opts.durationS, opts.warmupS); } catch (err) {
+    return { direct: null, gateway: null, problem: `direct: ${(err as Error).message}` };
+  }
+  log('websocket: through gatehouse');
+  let child: ChildServer;
+  try { child = await startTarget(WS_TARGET, upstream.url, opts, logDir); } catch (err) {
+    printStartFailure(err);
+    return { direct, gateway: null, problem: 'the gateway did not start' };
+  }
+  try {
+    return { direct, gateway: await measureWs(wsUrl(child.url), opts.connections, opts.durationS, opts.warmupS), problem: null };
+  } catch (err) {
+    return { direct, gateway: null, problem: `gateway: ${(err as Error).message}` };
+  } finally {
+    await child.stop();
+  }
+}
+
+function formatWs(run: WsRun, opts: BenchOptions): string {
+  const lines = [`websocket echo, 64-byte binary messages, ${opts.connections} connections, one message in flight each`];
+  const row = (name: string, r: WsResult | null): string => r === null ? `  ${name.padEnd(10)} -` :
+    `  ${name.padEnd(10)} ${Math.round(r.messagesPerSecond).toLocaleString('en-US').padStart(9)} msg/s  p50 ${r.p50Ms.toFixed(2)} ms  p99 ${r.p99Ms.toFixed(2)} ms  errors ${r.errors}`;
+  lines.push(row('direct', run.direct), row('gatehouse', run.gateway));
+  if (run.direct !== null && run.gateway !== null) {
+    lines.push(`  through the gateway: ${(run.gateway.messagesPerSecond / run.direct.messagesPerSecond).toFixed(2)}x the messages/s, +${(run.gateway.p50Ms - run.direct.p50Ms).toFixed(2)} ms at p50, +${(run.gateway.p99Ms - run.direct.p99Ms).toFixed(2)} ms at p99`);
+  }
+  if (run.problem !== null) lines.push(`  problem: ${run.problem}`);
+  return lines.join('\n');
+}
+
 async function main(argv: string[]): Promise<number> {
   let opts: BenchOptions | 'help';
   try {
@@ -292,10 +337,12 @@ async function main(argv: string[]): Promise<number> {
       return 1;
     }
   }
+  const ws = opts.only.length === 0 || opts.only.includes('websocket') ? await runWebSocket(upstream, opts, tempDir) : null;
   await upstream.stop();
   addRatios(rows);
 
   process.stdout.write(`\ngatehouse bench: ${headline}\n\n${formatTable(rows)}\n\n${formatTargets(statuses)}\n`);
+  if (ws !== null) process.stdout.write(`\n${formatWs(ws, opts)}\n`);
   if (busyWarning !== null) process.stdout.write(`${busyWarning}\n`);
   if (rows.some((r) => r.peakRssScope === 'process')) {
     process.stdout.write('* peak RSS since the process started (the kernel refused to reset it per scenario)\n');
@@ -317,6 +364,7 @@ async function main(argv: string[]): Promise<number> {
     },
     targets: statuses,
     rows,
+    websocket: ws,
   };
   writeFileSync(RESULTS_FILE, `${JSON.stringify(json, null, 2)}\n`);
   process.stdout.write(`\nresults: ${RESULTS_FILE}\n`);

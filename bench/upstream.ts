@@ -8,6 +8,7 @@
 //   POST /json  reads and discards the request body, then 200 with BODY_JSON (about 1 KB of JSON with
 //               sensitive-looking fields, for redaction)
 //   GET  /json64  200, 64 bytes of JSON (what aggregation merges)
+//   WS   /ws      a WebSocket echo (each message sent back as it came), for the WebSocket part of the run
 //   POST /v1/traces  reads and discards an OTLP export, then 200 `{}` (the sink of the tracing target)
 //   else        404, empty
 //
@@ -15,6 +16,7 @@
 import { createServer, IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
+import { WebSocketServer } from 'ws';
 
 /** BODY_64B is the 64-byte answer of `GET /64b` and `POST /post`. */
 const BODY_64B = Buffer.alloc(64, 'a');
@@ -86,6 +88,12 @@ const server = createServer<typeof UpstreamRequest>({ IncomingMessage: UpstreamR
 server.keepAliveTimeout = 60_000;
 server.headersTimeout = 65_000;
 server.requestTimeout = 0;
+
+// The WebSocket echo: compression off, as through the gateway, so both rows measure the same frames.
+const wss = new WebSocketServer({ server, path: '/ws', perMessageDeflate: false });
+wss.on('connection', (ws) => {
+  ws.on('message', (data, isBinary) => ws.send(data as Buffer, { binary: isBinary }));
+});
 
 server.listen(Number(values.port), values.host, () => {
   const { port } = server.address() as AddressInfo;

@@ -4,6 +4,7 @@
 // yardstick and against direct.
 
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import { SignJWT } from 'jose';
 import { hashApiKey, newApiKey } from '../../src/identity/api-key/key-format.js';
 
@@ -98,6 +99,9 @@ function gatehouse(name: string, variant: GatehouseVariant): Target {
     ...(variant.scenarios ? { scenarios: variant.scenarios } : {}),
   };
 }
+
+/** The function target's handler: bench/functions/ in the source tree (this file runs from dist/bench/lib/). */
+const BENCH_FUNCTION = fileURLToPath(new URL('../../../bench/functions/hello-64b.mjs', import.meta.url));
 
 // Credentials for the identity targets, made once per run: an API key with its hash, and RS256/ES256 key
 // pairs with one long-lived token each (keys cached by the gateway, as in production).
@@ -219,6 +223,25 @@ export const TARGETS: readonly Target[] = [
     top: `limits: { requestsPerConnection: 0 }\ntracing: { enabled: true, endpoint: "{UPSTREAM}/v1/traces", sampleRatio: 0.1 }`,
     scenarios: ['get-64b'],
   }),
+  // Composition (issue 5): each compared with the plain route on the same request.
+  gatehouse('gh-aggregate', {
+    description: 'aggregation: two backends in parallel, merged under keys',
+    top: 'limits: { requestsPerConnection: 0 }',
+    backend: 'aggregate:\n  backends:\n    a: { service: plain, path: /json64 }\n    b: { service: plain, path: /json64 }',
+    scenarios: ['get-json'],
+  }),
+  gatehouse('gh-cache-hit', {
+    description: 'response cache, memory store, every request a hit',
+    top: 'limits: { requestsPerConnection: 0 }',
+    route: 'cache: { ttl: 1h }',
+    scenarios: ['get-64b', 'get-64k'],
+  }),
+  gatehouse('gh-function', {
+    description: 'function backend: a Lambda-style handler in a worker thread (2 workers)',
+    top: 'limits: { requestsPerConnection: 0 }',
+    backend: `function: ${JSON.stringify(BENCH_FUNCTION)}`,
+    scenarios: ['get-64b'],
+  }),
   // A feature's cost is one entry (snippets follow docs/config-reference.md), e.g.:
   // gatehouse('gh-deprecation', {
   //   description: 'plain route + deprecation headers',
@@ -227,3 +250,10 @@ export const TARGETS: readonly Target[] = [
   // and for a feature the client must satisfy, the headers it sends:
   //   headers: { 'x-api-key': 'bench-key' },
 ];
+
+/** WS_TARGET is the gateway of the WebSocket part of the run: one route with `websocket:` to the upstream's echo. */
+export const WS_TARGET: Target = gatehouse('gh-websocket', {
+  description: 'WebSocket tunnel to the upstream\'s echo',
+  top: 'limits: { requestsPerConnection: 0 }',
+  route: 'websocket: { messagesPerSecond: 0, maxConnectionsPerConsumer: 0 }',
+});
