@@ -1,5 +1,5 @@
 /**
- * The `gatehouse` command: start, validate, routes, schema, demo. Each command returns an exit code; only
+ * The `gatehouse` command: start, validate, routes, schema, demo, import. Each command returns an exit code; only
  * `start` and `demo` keep running.
  */
 import { readFileSync } from 'node:fs';
@@ -17,6 +17,7 @@ import { runDemo } from './demo.js';
 import { runKeys } from './keys.js';
 import { CliError, runStatement, runUsage, type UsageOptions } from './usage.js';
 import { runCachePurge } from './cache.js';
+import { runImportOpenApi } from './import-openapi.js';
 
 const HELP = `gatehouse — an API gateway
 
@@ -39,6 +40,10 @@ Usage:
                                  delete a route's cached responses (all, or those under a path
                                  prefix): in Redis with cache.store: redis, else through the
                                  running gateway's admin listener (needs admin:)
+  gatehouse import openapi SPEC --service NAME [-c FILE] [--out FILE] [--per operation|path]
+                    [--base-path /P] [--strip-base] [--name-prefix P]
+                                 print routes for the operations of an OpenAPI 3 document, validated
+                                 against it, to review and paste under routes: (docs/openapi-import.md)
   gatehouse --version            print the version
   gatehouse --help               print this help
 
@@ -53,9 +58,16 @@ Options:
   --from, --to DATE   (usage) 2026-11-01 (UTC midnight) or an ISO timestamp with a zone
   --period ID         (statement) 2026-11 (a month) or 2026-11-22 (a day)
   --csv               (usage, statement) print CSV
+  --service NAME      (import openapi) the service the imported routes send requests to
+  --out FILE          (import openapi) write the routes to FILE (which must not exist), not stdout
+  --per operation|path  (import openapi) one route per operation (default) or per path
+  --base-path /P      (import openapi) gateway path in front of the document's paths; default: the
+                      path of servers[0].url; / for none
+  --strip-base        (import openapi) forward paths without the base path (strip-prefix)
+  --name-prefix P     (import openapi) put P in front of every route name
 
 Environment: GATEHOUSE_LOG_LEVEL (info), and any \${VAR} the config refers to.
-Docs: docs/config-reference.md, docs/routing.md, docs/api-keys.md, docs/basic-auth.md`;
+Docs: docs/config-reference.md, docs/routing.md, docs/api-keys.md, docs/basic-auth.md, docs/openapi-import.md`;
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(fileURLToPath(new URL('../../../package.json', import.meta.url)), 'utf8')) as { version: string };
@@ -70,7 +82,8 @@ export async function main(argv: string[]): Promise<number> {
       args: argv,
       allowPositionals: true,
       options: {
-        config: { type: 'string', short: 'c', default: 'gatehouse.yaml' },
+        // No default here: `import openapi` checks the config only when -c is given.
+        config: { type: 'string', short: 'c' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
         json: { type: 'boolean' },
@@ -84,6 +97,12 @@ export async function main(argv: string[]): Promise<number> {
         // Node 20's parseArgs has no --no-X negation, so the flag is spelled out.
         'no-watch': { type: 'boolean' },
         pretty: { type: 'boolean' },
+        service: { type: 'string' },
+        out: { type: 'string' },
+        per: { type: 'string' },
+        'base-path': { type: 'string' },
+        'strip-base': { type: 'boolean' },
+        'name-prefix': { type: 'string' },
       },
     });
   } catch (err) {
@@ -95,7 +114,7 @@ export async function main(argv: string[]): Promise<number> {
   const command = positionals[0];
   if (values.help || command === 'help') { process.stdout.write(`${HELP}\n`); return 0; }
   if (command === undefined) { process.stderr.write(`${HELP}\n`); return 2; }
-  const file = values.config!;
+  const file = values.config ?? 'gatehouse.yaml';
   switch (command) {
     case 'start':
       try {
@@ -144,6 +163,24 @@ export async function main(argv: string[]): Promise<number> {
       } catch (err) {
         if (err instanceof CliError) { process.stderr.write(`gatehouse cache purge: ${err.message}\n`); return 2; }
         return reportLoadError(err, file);
+      }
+    }
+    case 'import': {
+      if (positionals[1] !== 'openapi' || positionals[2] === undefined || positionals.length > 3) {
+        process.stderr.write('usage: gatehouse import openapi SPEC --service NAME [-c FILE] [--out FILE] [--per operation|path] [--base-path /P] [--strip-base] [--name-prefix P]\n');
+        return 2;
+      }
+      try {
+        const r = await runImportOpenApi({
+          spec: positionals[2], service: values.service, config: values.config, out: values.out, per: values.per,
+          basePath: values['base-path'], stripBase: values['strip-base'], namePrefix: values['name-prefix'],
+        }, (s) => process.stdout.write(s));
+        for (const w of r.warnings) process.stderr.write(`warning: ${w}\n`);
+        if (r.file !== null) process.stderr.write(`${r.file}: ${plural(r.routes, 'route')} written; review them before merging\n`);
+        return 0;
+      } catch (err) {
+        if (err instanceof CliError) { process.stderr.write(`gatehouse import openapi: ${err.message}\n`); return 2; }
+        return reportLoadError(err, values.config ?? file);
       }
     }
     default:
