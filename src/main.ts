@@ -11,6 +11,9 @@ import { preloadFor } from './config/preload.js';
 import { ConfigError } from './config/errors.js';
 import { parseDuration } from './config/units.js';
 import { Gateway } from './core/gateway.js';
+import { ListenerTls, loadTlsSettings, type TlsSettings } from './listen/tls.js';
+import type { Server as TlsServer } from 'node:tls';
+import type { GatehouseConfig } from './config/schema.js';
 import { createLogger } from './observability/log.js';
 import { pino } from 'pino';
 import type { Runtime } from './core/runtime.js';
@@ -71,6 +74,8 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
   const accessCfg = loaded.config.log.access;
   const accessLog = accessCfg.enabled ? new AccessLog(accessCfg, accessLogDestination(accessCfg, loaded.dir, opts.accessDestination ?? pino.destination({ dest: 1, sync: false })), log) : null;
   const tracer = await createTracer(loaded.config.tracing, log, opts.tracing);
+  // Certificates are read before anything that must be cleaned up: a bad file is a plain config error.
+  const tlsSettings = loadTlsSettings(loaded);
   let counters = await Counters.open(loaded.config.store, loaded.config.metering, log, wallClock);
   let runtime;
   try {
@@ -88,7 +93,8 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
   const sink: RequestSink | null = accessLog !== null && metrics !== null ? new BothSinks(accessLog, metrics) : accessLog ?? metrics;
   const observe = (rt: Runtime): void => { rt.sink = sink; rt.tracer = tracer; };
   observe(runtime);
-  const gateway = new Gateway(runtime, log);
+  const listen = loaded.config.listen;
+  const gateway = new Gateway(runtime, log, { tls: tlsSettings === null ? null : new ListenerTls(tlsSettings), http2: listen.http2, h2: listen.h2 });
   if (metrics !== null) gateway.tunnels.observer = metrics;
   runtime.start();
   let admin: AdminServer | null = null;
@@ -116,8 +122,21 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
     await tracer?.close();
     throw err;
   }
+  const redirect = listen.redirectHttp;
+  if (redirect !== undefined && tlsSettings !== null) {
+    try {
+      const r = await gateway.listenRedirect(redirect.host ?? host, redirect.port, address.port);
+      log.info({ event: 'redirect_started', port: r.port }, `plain HTTP on port ${r.port} redirects to HTTPS on port ${address.port}`);
+    } catch (err) {
+      await gateway.shutdown(0);
+      await admin?.close();
+      await counters.close();
+      await tracer?.close();
+      throw err;
+    }
+  }
   const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  const url = `http://${shown === '0.0.0.0' ? '127.0.0.1' : shown}:${address.port}`;
+  const url = `${gateway.scheme}://${shown === '0.0.0.0' ? '127.0.0.1' : shown}:${address.port}`;
   if (adminUrl !== null) log.info({ event: 'admin_started', url: adminUrl }, `admin listener on ${adminUrl} (/healthz, /readyz, /metrics)`);
   log.info({ event: 'started', url, routes: runtime.routes.length, services: runtime.services.size, generation: runtime.generation },
     `gatehouse listening on ${url} (${runtime.routes.length} route${runtime.routes.length === 1 ? '' : 's'}, ${runtime.services.size} service${runtime.services.size === 1 ? '' : 's'})`);
@@ -128,8 +147,12 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
     let next: LoadedConfig;
     let rt;
     let nextCounters = counters;
+    let nextTls: TlsSettings | null = null;
     try {
       next = loadConfigFile(file, opts.env);
+      // Certificates are read again on every reload (a renewed file at the same path is picked up), before
+      // anything is built that a bad file would have to undo.
+      if (gateway.tls !== null && next.config.listen.tls !== undefined) nextTls = loadTlsSettings(next);
       await preloadFor(next.config);
       // The store and the meter are kept across reloads unless their settings changed.
       const keep = counters.keeps(next.config.store, next.config.metering);
@@ -145,7 +168,14 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
       return false;
     }
     for (const key of ['listen', 'admin', 'log', 'tracing', 'metrics'] as const) {
-      if (JSON.stringify(next.config[key]) !== JSON.stringify(loaded.config[key])) log.warn({ event: 'config_warning' }, `${key} settings changed: they take effect at the next restart`);
+      const before = key === 'listen' ? restartListen(loaded.config.listen) : loaded.config[key];
+      const after = key === 'listen' ? restartListen(next.config.listen) : next.config[key];
+      if (JSON.stringify(after) !== JSON.stringify(before)) log.warn({ event: 'config_warning' }, `${key} settings changed: they take effect at the next restart`);
+    }
+    if (nextTls !== null) {
+      // New handshakes get the new certificates; connections already open keep theirs (nothing is dropped).
+      gateway.tls!.update(gateway.server as unknown as TlsServer, nextTls);
+      log.info({ event: 'tls_reloaded', names: nextTls.exact.size + nextTls.wildcard.size }, 'TLS certificates reloaded for new connections');
     }
     for (const w of rt.warnings) log.warn({ event: 'config_warning' }, w);
     const diff = configDiff(loaded, next);
@@ -208,6 +238,15 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
     process.once('SIGINT', stop);
   }
   return { gateway, url, port: address.port, reload, close, adminUrl, get counters() { return counters; } };
+}
+
+/**
+ * restartListen is the part of `listen:` that only a restart applies: all of it but the TLS material
+ * (certificates, client CA, HSTS), which a reload swaps live on a TLS listener. Turning TLS on or off is a
+ * restart.
+ */
+function restartListen(l: GatehouseConfig['listen']): unknown {
+  return { ...l, tls: l.tls !== undefined, clientCerts: undefined, hsts: undefined };
 }
 
 /** BothSinks reports each finished request to the access log and to the metrics. */

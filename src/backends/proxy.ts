@@ -9,15 +9,21 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import type { Exchange } from '../core/exchange.js';
+import { clientGone, cutResponse, type Exchange } from '../core/exchange.js';
 import type { Backend } from '../core/route.js';
 import { GatewayError, type ErrorCode } from '../core/errors.js';
 import type { Service } from '../upstreams/service.js';
 import type { Target } from '../upstreams/target.js';
 import type { ClientSpan } from '../observability/types.js';
 
-/** Response headers that describe the upstream connection, not the message, plus those Node recomputes. */
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authenticate', 'proxy-authorization']);
+/**
+ * Response headers that describe the upstream connection, not the message, plus those Node recomputes.
+ * (`http2-settings` too: Node refuses every connection-specific header on an HTTP/2 response.)
+ */
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authenticate', 'proxy-authorization', 'http2-settings']);
+
+/** Trailer fields never passed on: framing and routing ones, which a trailer may not change (RFC 9110 §6.5.1). */
+const NOT_TRAILERS = new Set(['content-length', 'content-type', 'content-encoding', 'content-range', 'host', 'authorization', 'set-cookie', 'cache-control', 'expect', 'max-forwards', 'pragma', 'range']);
 
 const ATTEMPT = Symbol('gatehouse.attempt');
 type Carrier = { [ATTEMPT]?: ProxyAttempt | null };
@@ -49,6 +55,9 @@ export class ProxyBackend implements Backend {
     const mode = service.hostMode;
     if (mode.kind === 'fixed') ex.upstreamHeaders.push('host', mode.host);
     else if (mode.kind === 'preserve' && ex.req.headers.host !== undefined) ex.upstreamHeaders.push('host', ex.req.headers.host);
+    // gRPC servers want `te: trailers` (the one TE value HTTP/2 allows); it is hop-by-hop, so it was dropped
+    // with the client's headers and is said again here, to an HTTP/2 service only.
+    if (service.h2 && ex.req.headers.te === 'trailers') ex.upstreamHeaders.push('te', 'trailers');
     let body: Readable | Buffer | null | undefined;
     let avoid: Target | null = null;
     let verdict = Verdict.None;
@@ -164,6 +173,8 @@ class ProxyAttempt implements Dispatcher.DispatchHandler {
   private span: ClientSpan | null;
   /** The upstream's final status, once its response headers arrived (0 until then). */
   private status: number;
+  /** Fields of a gRPC trailers-only response, held back to be sent as trailers (see onResponseStart), or null. */
+  private heldTrailers: Record<string, string> | null;
 
   constructor(ex: Exchange, service: Service, target: Target, body: Readable | Buffer | null, panic: boolean) {
     this.panic = panic;
@@ -179,6 +190,7 @@ class ProxyAttempt implements Dispatcher.DispatchHandler {
     this.verdict = Verdict.None;
     this.span = null;
     this.status = 0;
+    this.heldTrailers = null;
   }
 
   run(): Promise<Outcome> {
@@ -205,7 +217,9 @@ class ProxyAttempt implements Dispatcher.DispatchHandler {
       headers: ex.upstreamHeaders,
       body: this.body,
       // No automatic retries or redirects inside undici: retries are ours (budgeted, on another target).
-      idempotent: false,
+      // `idempotent` only decides whether undici may run another request beside this one on a connection:
+      // on HTTP/2 that is multiplexing, which is the point; on HTTP/1.1 (pipelining 1) it changes nothing.
+      idempotent: this.service.h2,
       blocking: false,
     } as Dispatcher.DispatchOptions, this);
     return p;
@@ -213,7 +227,7 @@ class ProxyAttempt implements Dispatcher.DispatchHandler {
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.controller = controller;
-    if (this.ex.res.destroyed) controller.abort(new GatewayError('GH_BAD_REQUEST', 'client gone'));
+    if (clientGone(this.ex.res)) controller.abort(new GatewayError('GH_BAD_REQUEST', 'client gone'));
   }
 
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
@@ -238,6 +252,16 @@ class ProxyAttempt implements Dispatcher.DispatchHandler {
     if (route.onResponseBody !== null && wantsBuffering(ex, statusCode, headers)) {
       // A feature must see the whole JSON body (redaction): hold it, bounded, and write it at the end.
       this.held = { headers, chunks: [], size: 0 };
+      return;
+    }
+    if (this.service.h2 && headers['grpc-status'] !== undefined && ex.req.httpVersionMajor === 2) {
+      // A gRPC "trailers-only" answer (an error with no message): its status is in the response headers,
+      // with END_STREAM. Node's compatibility API cannot end a stream on its headers, so the status and the
+      // metadata go out as trailers, after headers that carry only the content type: what a gRPC client
+      // reads from either form.
+      const held = trailerFields(headers, route.removeResponseHeaders, null) ?? {};
+      this.heldTrailers = held;
+      res.writeHead(statusCode, responseHeaders(headers, route.removeResponseHeaders, ex, new Set(Object.keys(held))));
       return;
     }
     res.writeHead(statusCode, responseHeaders(headers, route.removeResponseHeaders, ex));
@@ -265,9 +289,12 @@ class ProxyAttempt implements Dispatcher.DispatchHandler {
     }
   }
 
-  onResponseEnd(): void {
+  onResponseEnd(controller: Dispatcher.DispatchController, trailers: IncomingHttpHeaders): void {
     if (this.settled) return;
     if (this.held !== null) { this.settle(this.writeHeld(this.held)); return; }
+    // Most responses have no trailers: HTTP/1.1 upstreams then report an empty list, and nothing is walked.
+    const raw = (controller as { rawTrailers?: unknown }).rawTrailers;
+    if (this.heldTrailers !== null || (raw !== undefined && raw !== null && (!Array.isArray(raw) || raw.length > 0))) forwardTrailers(this.ex, raw, trailers, this.heldTrailers);
     this.ex.res.end();
     const tap = this.ex.tap;
     if (tap !== null) { this.ex.tap = null; tap.onEnd(); }
@@ -314,11 +341,11 @@ class ProxyAttempt implements Dispatcher.DispatchHandler {
     if (this.started) {
       // Headers are already with the client: cut the response so it cannot be mistaken for a complete one.
       this.recordFailure();
-      ex.res.destroy();
+      cutResponse(ex.res);
       this.settle(Outcome.Done);
       return;
     }
-    if (ex.res.destroyed) { this.settle(Outcome.Done); return; }
+    if (clientGone(ex.res)) { this.settle(Outcome.Done); return; }
     const code = classify(err);
     if (code === 'GH_UPSTREAM_UNAVAILABLE' || code === 'GH_UPSTREAM_TIMEOUT' || code === 'GH_UPSTREAM_ERROR') {
       this.recordFailure();
@@ -412,8 +439,9 @@ function wantsBuffering(ex: Exchange, status: number, headers: IncomingHttpHeade
 }
 
 function onClientClose(this: ServerResponse): void {
-  // 'close' also fires after a normal end; only an unfinished response means the client left.
-  if (!this.writableFinished) (this as Carrier)[ATTEMPT]?.clientClosed();
+  // 'close' also fires after a normal end; only a response the proxy had not ended means the client left.
+  // (Not `writableFinished`: an HTTP/2 response whose stream the client reset reports true there.)
+  if (!this.writableEnded) (this as Carrier)[ATTEMPT]?.clientClosed();
 }
 
 function onClientDrain(this: ServerResponse): void {
@@ -445,7 +473,38 @@ function responseHeaders(headers: IncomingHttpHeaders, remove: ReadonlySet<strin
     }
   }
   const extra = ex.responseHeaders;
-  if (extra !== null) for (let i = 0; i < extra.length; i++) out.push(extra[i]!);
+  if (extra !== null) {
+    for (let i = 0; i < extra.length; i += 2) {
+      // The listener's HSTS defers to a service that sends its own (one policy, not two conflicting ones).
+      if (extra[i] === 'strict-transport-security' && headers['strict-transport-security'] !== undefined) continue;
+      out.push(extra[i]!, extra[i + 1]!);
+    }
+  }
+  return out;
+}
+
+/**
+ * forwardTrailers passes the upstream's trailers (gRPC's `grpc-status`) to the client: on HTTP/2 always, on
+ * HTTP/1.1 when the response is chunked (Node drops them otherwise). undici parses HTTP/1.1 trailers, but
+ * for an HTTP/2 upstream it hands Node's trailer object over raw (its parse sees no list and yields `{}`),
+ * so that (`raw`, the controller's `rawTrailers`) is read instead.
+ */
+function forwardTrailers(ex: Exchange, raw: unknown, trailers: IncomingHttpHeaders, held: Record<string, string> | null): void {
+  let src: Record<string, unknown> = trailers;
+  if (typeof raw === 'object' && raw !== null && !Array.isArray(raw)) src = raw as Record<string, unknown>;
+  const out = trailerFields(src, ex.route!.removeResponseHeaders, held);
+  if (out !== null) ex.res.addTrailers(out);
+}
+
+/** trailerFields picks what may be sent as trailers from `src` (into `into` when given); null when nothing. */
+function trailerFields(src: Record<string, unknown>, remove: ReadonlySet<string>, into: Record<string, string> | null): Record<string, string> | null {
+  let out: Record<string, string> | null = into;
+  for (const name in src) {
+    if (name.charCodeAt(0) === 58 /* : */ || HOP_BY_HOP.has(name) || NOT_TRAILERS.has(name) || remove.has(name) || name === 'x-request-id' || name === 'date') continue;
+    const v = src[name];
+    if (v === undefined) continue;
+    (out ??= {})[name] = Array.isArray(v) ? v.join(', ') : String(v);
+  }
   return out;
 }
 

@@ -4,7 +4,7 @@
  * response hooks and JSON body hooks (redaction), the route's header removals, the request id, the features'
  * headers, the response tap (the cache), and the byte count for logs.
  */
-import type { Exchange } from '../core/exchange.js';
+import { clientGone, type Exchange } from '../core/exchange.js';
 
 /** Response headers that describe a connection or a framing, never copied from a held response. */
 const NOT_COPIED = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'content-length', 'x-request-id']);
@@ -30,7 +30,7 @@ export interface SendOptions {
 export function sendResponse(ex: Exchange, status: number, headers: readonly string[], body: Buffer | null, opts?: SendOptions): void {
   const route = ex.route!;
   const res = ex.res;
-  if (res.headersSent || res.destroyed) { ex.tap?.onAbort(); ex.tap = null; return; }
+  if (res.headersSent || clientGone(res)) { ex.tap?.onAbort(); ex.tap = null; return; }
   ex.status = status;
   const hooks = route.onResponse;
   if (hooks !== null) for (let i = 0; i < hooks.length; i++) hooks[i]!.onResponse!(ex);

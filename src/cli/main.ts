@@ -17,6 +17,7 @@ import { runDemo } from './demo.js';
 import { runKeys } from './keys.js';
 import { CliError, runStatement, runUsage, type UsageOptions } from './usage.js';
 import { runCachePurge } from './cache.js';
+import { loadTlsSettings } from '../listen/tls.js';
 import { runImportOpenApi } from './import-openapi.js';
 
 const HELP = `gatehouse — an API gateway
@@ -206,6 +207,8 @@ async function validate(file: string): Promise<number> {
   try {
     const loaded = loadConfigFile(file);
     await preloadFor(loaded.config);
+    // The certificates as start would read them: a key that does not match its certificate is refused here too.
+    loadTlsSettings(loaded);
     const rt = compile(loaded, silentLogger());
     for (const w of rt.warnings) process.stdout.write(`warning: ${w}\n`);
     process.stdout.write(`${file}: valid (${plural(rt.routes.length, 'route')}, ${plural(rt.services.size, 'service')})\n`);

@@ -99,8 +99,15 @@ export function compile(loaded: LoadedConfig, log: Logger, clock: Clock = MONOTO
       if (first !== undefined) problem(['services', name, 'targets', i], `lists ${origin} again (first at targets[${first}]); use weight to give a target more traffic`);
       else seen.set(origin, i);
     });
-    const ca = sc.tls?.ca;
-    if (ca !== undefined && !existsSync(resolve(loaded.dir, ca))) problem(['services', name, 'tls', 'ca'], `file not found: ${ca} (relative to the config file)`);
+    for (const k of ['ca', 'cert', 'key'] as const) {
+      const f = sc.tls?.[k];
+      if (f !== undefined && !existsSync(resolve(loaded.dir, f))) problem(['services', name, 'tls', k], `file not found: ${f} (relative to the config file)`);
+    }
+    if (sc.tls !== undefined && (sc.tls.cert === undefined) !== (sc.tls.key === undefined)) problem(['services', name, 'tls'], 'needs both `cert` and `key` (the client certificate the gateway presents), or neither');
+  }
+  checkListen(cfg.listen, loaded.dir, problem);
+  for (const [name, entry] of Object.entries(cfg.auth)) {
+    if ((entry as Record<string, unknown>).mtls !== undefined && cfg.listen.clientCerts === undefined) problem(['auth', name, 'mtls'], 'needs `listen.clientCerts`: without it the listener never asks clients for a certificate');
   }
   for (const [path, message] of duplicateCredentials(cfg.consumers)) problem(path, message);
   for (const [name, entry] of Object.entries(cfg.auth)) {
@@ -215,6 +222,28 @@ export function compile(loaded: LoadedConfig, log: Logger, clock: Clock = MONOTO
     for (const p of cfg.trustedProxies) addCidr(trusted, p);
   }
   return new Runtime(++generations, router, services, limits, trusted, warnings, log, authenticators);
+}
+
+/**
+ * checkListen checks the TLS side of `listen:`: the files exist, and what needs TLS has it. (Whether the
+ * files hold a usable certificate and key is checked when they are loaded: src/listen/tls.ts.)
+ */
+function checkListen(listen: LoadedConfig['config']['listen'], dir: string, problem: (path: (string | number)[], message: string) => void): void {
+  const tls = listen.tls;
+  if (tls !== undefined) {
+    const pairs = Array.isArray(tls) ? tls : [tls];
+    pairs.forEach((p, i) => {
+      for (const k of ['cert', 'key'] as const) {
+        if (!existsSync(resolve(dir, p[k]))) problem(Array.isArray(tls) ? ['listen', 'tls', i, k] : ['listen', 'tls', k], `file not found: ${p[k]} (relative to the config file)`);
+      }
+    });
+    if (listen.clientCerts !== undefined && !existsSync(resolve(dir, listen.clientCerts.ca))) problem(['listen', 'clientCerts', 'ca'], `file not found: ${listen.clientCerts.ca} (relative to the config file)`);
+    if (listen.redirectHttp !== undefined && listen.redirectHttp.port !== 0 && listen.redirectHttp.port === listen.port) problem(['listen', 'redirectHttp', 'port'], `is the same port as listen.port (${listen.port}); the redirect listener needs its own`);
+    return;
+  }
+  for (const k of ['clientCerts', 'hsts', 'redirectHttp'] as const) {
+    if (listen[k] !== undefined) problem(['listen', k], 'needs `listen.tls` (it only applies to an HTTPS listener)');
+  }
 }
 
 /** What features may use at compile time besides their own config: this generation's identity objects. */

@@ -20,6 +20,7 @@ import { BACKENDS } from '../backends/index.js';
 import { SplitSchema } from '../backends/split.js';
 import { MirrorSchema } from '../backends/mirror.js';
 import { WebSocketSchema } from '../backends/websocket/schema.js';
+import { ClientCertsSchema, H2Schema, HstsSchema, ListenTlsSchema, RedirectHttpSchema } from '../listen/schema.js';
 
 const NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_.-]*$';
 const HEADER_NAME = '^[A-Za-z0-9!#$%&\'*+.^`|~-]+$';
@@ -111,7 +112,13 @@ export const ConfigSchema = Type.Object({
     host: Type.String({ default: '0.0.0.0', description: 'Address to listen on. Default 0.0.0.0 (all IPv4 interfaces).' }),
     port: Type.Integer({ minimum: 0, maximum: 65535, default: 8080, description: 'Port to listen on (0: any free port). Default 8080.' }),
     shutdownTimeout: Duration('On SIGTERM/SIGINT, how long requests in flight may take to finish before connections are cut. Default 30s.', '30s'),
-  }, { additionalProperties: false, default: {}, description: 'Where clients connect.' }),
+    tls: Type.Optional(ListenTlsSchema),
+    http2: Type.Boolean({ default: true, description: 'With `tls`: offer HTTP/2 by ALPN (`h2`), with HTTP/1.1 for clients that do not speak it. Every request takes the same path (routing, auth, limits) on either. Ignored without `tls` (plain listeners speak HTTP/1.1). Default true.' }),
+    h2: H2Schema,
+    clientCerts: Type.Optional(ClientCertsSchema),
+    hsts: Type.Optional(HstsSchema),
+    redirectHttp: Type.Optional(RedirectHttpSchema),
+  }, { additionalProperties: false, default: {}, description: 'Where clients connect. A change here takes effect at the next restart, except the certificate files, `clientCerts` and `hsts`, which a reload applies to new connections.' }),
   limits: LimitsSchema,
   admin: Type.Optional(AdminSchema),
   log: LogSchema,

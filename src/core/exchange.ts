@@ -8,6 +8,7 @@ import type { CompiledRoute } from './route.js';
 import type { Runtime } from './runtime.js';
 import type { Identity } from '../identity/types.js';
 import { readRequestBody } from './body.js';
+import { isGrpcRequest, writeGrpcError } from './grpc.js';
 import type { TraceContext } from '../observability/types.js';
 
 /**
@@ -147,13 +148,16 @@ export class Exchange {
     return readRequestBody(this);
   }
 
-  /** fail answers with a catalogued problem document and stops the pipeline. */
+  /**
+   * fail answers with a catalogued problem document and stops the pipeline. A gRPC call gets its gRPC form
+   * instead (HTTP 200 with `grpc-status`, see grpc.ts); `status` still records the catalogue's status.
+   */
   fail(code: ErrorCode, extras?: ProblemExtras): void {
     this.beginReply(extras?.status ?? ERRORS[code].status);
     this.errorCode = code;
     let headers = extras?.headers;
     if (this.responseHeaders !== null) headers = headers ? [...this.responseHeaders, ...headers] : this.responseHeaders;
-    this.bytesOut = writeProblem(this.res, code, this.requestId, headers === undefined ? extras : { ...extras, headers });
+    this.bytesOut = writeAnswer(this.res, code, this.requestId, headers === undefined ? extras : { ...extras, headers });
   }
 
   /**
@@ -175,7 +179,57 @@ export class Exchange {
     if (tap !== null) { this.tap = null; tap.onAbort(); }
     this.status = status;
     // Answering before the whole body arrived: close the connection rather than let Node read (and discard)
-    // the rest of a body of whatever size the client chooses.
-    if (this.bodyLength !== 0 && !this.req.complete) this.res.shouldKeepAlive = false;
+    // the rest of a body of whatever size the client chooses. On HTTP/2, only this request's stream.
+    if (this.bodyLength !== 0 && !this.req.complete) {
+      if (this.req.httpVersionMajor === 2) resetUnfinishedStream(this.res);
+      else this.res.shouldKeepAlive = false;
+    }
   }
+}
+
+/**
+ * writeAnswer writes a gateway error: a problem document, or for a gRPC call (HTTP/2 with an
+ * `application/grpc` content type) `grpc-status` and `grpc-message` trailers.
+ */
+export function writeAnswer(res: ServerResponse, code: ErrorCode, requestId: string, extras?: ProblemExtras): number {
+  // `res.req?`: unit tests answer on stand-in responses without one.
+  if (res.req?.httpVersionMajor === 2) {
+    if (res.headersSent) { cutResponse(res); return 0; }
+    if (!isGrpcRequest(res)) return writeProblem(res, code, requestId, extras);
+    const h = extras?.headers;
+    return writeGrpcError(res, code, ERRORS[code].status, ERRORS[code].title, h === undefined ? ['x-request-id', requestId] : ['x-request-id', requestId, ...h]);
+  }
+  return writeProblem(res, code, requestId, extras);
+}
+
+/**
+ * clientGone says whether the client's side of a response is already closed. An HTTP/2 compatibility response
+ * has no `destroyed`; its stream does.
+ */
+export function clientGone(res: ServerResponse): boolean {
+  return res.req?.httpVersionMajor === 2 ? (res as unknown as { stream: { destroyed: boolean } }).stream.destroyed : res.destroyed;
+}
+
+/**
+ * cutResponse ends a response that already started and cannot be completed, so the client cannot take it for
+ * a whole one. HTTP/1.1: the connection is destroyed. HTTP/2: the stream is reset with INTERNAL_ERROR;
+ * `res.destroy()` alone would reset it with NO_ERROR, which a client reads as a normal end.
+ */
+export function cutResponse(res: ServerResponse): void {
+  if (res.req?.httpVersionMajor === 2) res.destroy(new Error('response cut short'));
+  else res.destroy();
+}
+
+/**
+ * resetUnfinishedStream ends an HTTP/2 request's stream once its answer is out, refusing the rest of a
+ * request body with RST_STREAM NO_ERROR (RFC 9113 §8.1) instead of reading it. The session is untouched.
+ */
+export function resetUnfinishedStream(res: ServerResponse): void {
+  res.once('finish', onAnsweredEarly);
+}
+
+function onAnsweredEarly(this: ServerResponse): void {
+  const stream = (this as unknown as { stream: import('node:http2').Http2Stream }).stream;
+  // NGHTTP2_NO_ERROR (0): the answer is complete, only the request's remaining body is refused.
+  if (!stream.closed && !stream.destroyed) stream.close(0);
 }

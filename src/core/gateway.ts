@@ -2,18 +2,28 @@
  * The Gateway owns the client listener and the current Runtime. The request handler is the top of the hot
  * path: limits, header scan, path normalization, routing, the route's request hooks, then its backend. A
  * config swap replaces one reference; each request keeps the Runtime it started on until it finishes.
+ *
+ * The listener is plain HTTP/1.1, or TLS with HTTP/2 offered by ALPN and HTTP/1.1 as the fallback. Node
+ * hands HTTP/2 streams to the same handler through its compatibility API (Http2ServerRequest/Response), so
+ * both take one path; the few places where a connection and a request differ branch once on the version.
  */
-import { createServer, ServerResponse, type IncomingMessage, type Server } from 'node:http';
+import { createServer, Server as HttpServer, ServerResponse, type IncomingMessage, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { createSecureServer, type Http2ServerRequest, type ServerHttp2Session } from 'node:http2';
 import { newRequestId, REQUEST_ID_RE } from './request-id.js';
 import { isIPv4, type AddressInfo, type Socket } from 'node:net';
 import type { Logger } from 'pino';
-import { Exchange } from './exchange.js';
-import { ERRORS, writeProblem, writeRawProblem, type ErrorCode } from './errors.js';
+import { Exchange, cutResponse, resetUnfinishedStream, writeAnswer } from './exchange.js';
+import { ERRORS, writeRawProblem, type ErrorCode } from './errors.js';
 import { parseTarget } from './path.js';
 import { scanRequestHeaders } from './headers.js';
 import type { Runtime } from './runtime.js';
 import type { Duplex } from 'node:stream';
 import { Tunnels } from './tunnels.js';
+import type { ListenerTls } from '../listen/tls.js';
+import { H2Sessions, h2ServerOptions } from '../listen/h2.js';
+import type { H2Config } from '../listen/schema.js';
+import { RedirectServer } from '../listen/redirect.js';
 
 /** Requests served on a client socket, for `limits.requestsPerConnection`. */
 const REQUESTS = Symbol('gatehouse.requests');
@@ -24,11 +34,32 @@ type ClientSocket = Socket & { [REQUESTS]?: number; [CLOSING]?: boolean; _httpMe
 /** Node's own parser limit on all headers; the configured (smaller) limit is enforced by the header scan. */
 const PARSER_MAX_HEADER_SIZE = 64 * 1024;
 
+/** ListenerOptions say how the client listener speaks: TLS or not, HTTP/2 or not, and the HTTP/2 limits. */
+export interface ListenerOptions {
+  /** The TLS material (swapped on reload), or null for a plain HTTP/1.1 listener. */
+  readonly tls: ListenerTls | null;
+  /** Offer HTTP/2 by ALPN (with TLS only). */
+  readonly http2: boolean;
+  readonly h2: H2Config;
+}
+
 /** Gateway serves clients on one listener with a swappable Runtime. */
 export class Gateway {
   runtime: Runtime;
+  /**
+   * The client listener: an http.Server, an https.Server, or an HTTP/2 secure server with HTTP/1.1 fallback
+   * (typed as http.Server: with `allowHTTP1` it carries the same HTTP/1.1 settings and events).
+   */
   readonly server: Server;
   readonly log: Logger;
+  /** The listener's TLS material, or null when it is plain HTTP. */
+  readonly tls: ListenerTls | null;
+  /** `http` or `https`: what X-Forwarded-Proto says unless a trusted proxy said otherwise. */
+  readonly scheme: string;
+  /** The HTTP/2 sessions, or null when the listener does not speak HTTP/2. */
+  readonly h2: H2Sessions | null;
+  /** The plain listener answering 308 to HTTPS (`listen.redirectHttp`), once started. */
+  private redirect: RedirectServer | null;
   /** True once shutdown began: responses carry `Connection: close` and new requests are refused. */
   draining: boolean;
   private readonly perIp: Map<string, number>;
@@ -36,21 +67,52 @@ export class Gateway {
   readonly tunnels: Tunnels;
   private readonly upgradeListener: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
 
-  constructor(runtime: Runtime, log: Logger) {
+  constructor(runtime: Runtime, log: Logger, listener: ListenerOptions | null = null) {
     this.runtime = runtime;
     this.log = log;
     this.draining = false;
     this.perIp = new Map();
     this.tunnels = new Tunnels();
     this.upgradeListener = this.onUpgrade.bind(this);
-    this.server = createServer({
+    this.redirect = null;
+    const tls = listener?.tls ?? null;
+    this.tls = tls;
+    this.scheme = tls === null ? 'http' : 'https';
+    const http1 = {
       maxHeaderSize: PARSER_MAX_HEADER_SIZE,
       // Checked every second rather than Node's default 30 s, so headersTimeout/requestTimeout are honoured.
       connectionsCheckingInterval: 1000,
       joinDuplicateHeaders: false,
       // Node's own answer to a missing Host is a bare 400; the header scan refuses it as a problem document.
       requireHostHeader: false,
-    });
+    };
+    if (tls === null) {
+      this.server = createServer(http1);
+      this.h2 = null;
+    } else {
+      // A TLS handshake is bounded like the request headers that follow it (Node's default is 120 s).
+      const handshakeTimeout = runtime.limits.headersTimeoutMs;
+      if (listener!.http2) {
+        const h2 = new H2Sessions(listener!.h2, runtime.limits.keepAliveTimeoutMs, log);
+        const server = createSecureServer({
+          ...tls.serverOptions(),
+          ...h2ServerOptions(listener!.h2, runtime.limits.headerCount),
+          allowHTTP1: true,
+          handshakeTimeout,
+          // Small writes (one server-sent event) go out at once rather than wait for Nagle's algorithm.
+          noDelay: true,
+        } as Parameters<typeof createSecureServer>[0]);
+        // With allowHTTP1 Node serves HTTP/1.1 connections with its HTTP server code, which reads these
+        // settings from the server object; createSecureServer takes none of them as options.
+        Object.assign(server, http1);
+        server.on('session', (session: ServerHttp2Session) => h2.onSession(session));
+        this.server = server as unknown as Server;
+        this.h2 = h2;
+      } else {
+        this.server = createHttpsServer({ ...http1, ...tls.serverOptions(), handshakeTimeout }) as unknown as Server;
+        this.h2 = null;
+      }
+    }
     this.applyLimits(runtime);
     this.server.on('request', this.onRequest.bind(this));
     // `Expect: 100-continue`: the 100 is sent only when the request is forwarded with its body (see proxy).
@@ -71,6 +133,17 @@ export class Gateway {
     });
   }
 
+  /**
+   * listenRedirect starts the plain listener of `listen.redirectHttp`: 308 to the same host and path on
+   * `httpsPort`. Closed with the gateway.
+   */
+  async listenRedirect(host: string, port: number, httpsPort: number): Promise<AddressInfo> {
+    const r = new RedirectServer(httpsPort, this.runtime.limits);
+    const address = await r.listen(host, port);
+    this.redirect = r;
+    return address;
+  }
+
   /** swap makes `next` serve new requests and retires the previous runtime once its requests finish. */
   swap(next: Runtime, drainMs: number): Promise<void> {
     const prev = this.runtime;
@@ -85,15 +158,22 @@ export class Gateway {
     this.draining = true;
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.server.closeIdleConnections();
+    // HTTP/2 sessions are told GOAWAY: streams under way finish, new ones go elsewhere.
+    this.h2?.closeAll();
+    const redirect = this.redirect?.close();
     const rt = this.runtime;
     await Promise.all([rt.retire(deadlineMs), this.tunnels.closeAll(deadlineMs)]);
-    this.server.closeAllConnections();
-    await closed;
+    // http.Server's own method, called on whichever server this is: the HTTP/2 server (allowHTTP1) tracks its
+    // HTTP/1.1 connections the same way but does not expose the method.
+    HttpServer.prototype.closeAllConnections.call(this.server);
+    this.h2?.destroyAll();
+    await Promise.all([closed, redirect]);
   }
 
   private applyLimits(rt: Runtime): void {
     const l = rt.limits;
     const s = this.server;
+    if (this.h2 !== null) this.h2.idleMs = l.keepAliveTimeoutMs;
     s.headersTimeout = l.headersTimeoutMs;
     s.requestTimeout = l.requestTimeoutMs;
     s.keepAliveTimeout = l.keepAliveTimeoutMs;
@@ -162,8 +242,14 @@ export class Gateway {
   }
 
   /** CONNECT asks for a tunnel; a gateway routes requests, it does not open tunnels. */
-  private onConnect(_req: IncomingMessage, socket: Socket): void {
+  private onConnect(req: IncomingMessage, socket: Socket): void {
     const requestId = newRequestId();
+    if (req.httpVersionMajor === 2) {
+      // On HTTP/2, Node hands a CONNECT stream over as (request, response): an answer on that stream only.
+      const res = socket as unknown as ServerResponse;
+      this.reportRaw(req.socket, 'CONNECT', code405, requestId, writeAnswer(res, code405, requestId));
+      return;
+    }
     this.reportRaw(socket, 'CONNECT', code405, requestId, writeRawProblem(socket, code405, requestId));
   }
 
@@ -208,8 +294,8 @@ export class Gateway {
     const ex = (res as LoggedResponse)[EXCHANGE];
     // Through the exchange when there is one, so the answer keeps the request's id and is logged as a 500.
     if (ex !== undefined && !res.headersSent) ex.fail('GH_INTERNAL');
-    else if (!res.headersSent) writeProblem(res, 'GH_INTERNAL', newRequestId());
-    else res.destroy();
+    else if (!res.headersSent) writeAnswer(res, 'GH_INTERNAL', newRequestId());
+    else cutResponse(res);
     rt.done();
   }
 
@@ -217,14 +303,21 @@ export class Gateway {
   private handle(req: IncomingMessage, res: ServerResponse, rt: Runtime): Promise<void> | undefined {
     const start = performance.now();
     const limits = rt.limits;
-    const counted = req.socket as ClientSocket;
-    // A request pipelined behind an answer that closes the connection would never get its own answer, and
-    // behind a refused request its bytes are not to be trusted: it is not processed at all.
-    if (counted[CLOSING] === true) return undefined;
-    const served = (counted[REQUESTS] = (counted[REQUESTS] ?? 0) + 1);
-    if (this.draining || (limits.requestsPerConnection > 0 && served >= limits.requestsPerConnection)) closeConnection(res);
+    // The one branch on the protocol: an HTTP/2 request is a stream of a session, whose `req.socket` is a
+    // proxy of the session's socket shared by every stream, so per-connection marks live on the session.
+    const h2 = req.httpVersionMajor === 2;
+    if (h2) {
+      if (!this.h2!.admit(req as unknown as Http2ServerRequest, this.draining, limits.requestsPerConnection)) return undefined;
+    } else {
+      const counted = req.socket as ClientSocket;
+      // A request pipelined behind an answer that closes the connection would never get its own answer, and
+      // behind a refused request its bytes are not to be trusted: it is not processed at all.
+      if (counted[CLOSING] === true) return undefined;
+      const served = (counted[REQUESTS] = (counted[REQUESTS] ?? 0) + 1);
+      if (this.draining || (limits.requestsPerConnection > 0 && served >= limits.requestsPerConnection)) closeConnection(res);
+    }
     const url = req.url ?? '';
-    const scan = scanRequestHeaders(req, limits);
+    const scan = scanRequestHeaders(req, limits, h2);
     const incomingId = scan.requestId;
     const requestId = incomingId !== undefined && REQUEST_ID_RE.test(incomingId) ? incomingId : newRequestId();
     const observed = rt.sink !== null || rt.tracer !== null;
@@ -232,6 +325,8 @@ export class Gateway {
     if (scan.error !== null) return refuse(req, res, rt, scan.error, requestId, start, observed);
     const target = parseTarget(url);
     if (typeof target === 'string') return refuse(req, res, rt, target, requestId, start, observed);
+    // An HTTP/2 request names its host in `:authority`; code that reads `req.headers.host` finds it there too.
+    if (h2 && req.headers.host === undefined && scan.host !== '') req.headers.host = scan.host;
     const upgrade = (req as UpgradeCarrier)[UPGRADE] ?? null;
     const websocket = upgrade !== null && scan.upgrade !== undefined && scan.upgrade.toLowerCase() === 'websocket' && req.method === 'GET' && scan.bodyLength === 0;
     if (scan.upgrade !== undefined && scan.upgrade.toLowerCase() !== 'h2c' && !websocket) return refuse(req, res, rt, 'GH_UPGRADE_NOT_ALLOWED', requestId, start, observed);
@@ -244,7 +339,7 @@ export class Gateway {
     const fwd = scan.forward;
     fwd.push(
       'x-forwarded-for', trusted && scan.forwardedFor !== undefined ? `${scan.forwardedFor}, ${peer}` : peer,
-      'x-forwarded-proto', trusted && scan.forwardedProto !== undefined ? scan.forwardedProto : 'http',
+      'x-forwarded-proto', trusted && scan.forwardedProto !== undefined ? scan.forwardedProto : this.scheme,
       'x-forwarded-host', trusted && scan.forwardedHost !== undefined ? scan.forwardedHost : hostHeader,
       'x-request-id', requestId,
     );
@@ -254,6 +349,9 @@ export class Gateway {
     ex.upstreamHeaders = fwd;
     ex.bodyLength = scan.bodyLength;
     if (websocket) ex.upgrade = upgrade;
+    const tls = this.tls;
+    // A fresh list: features append to it (addResponseHeaders).
+    if (tls !== null && tls.settings.hsts !== null) ex.responseHeaders = ['strict-transport-security', tls.settings.hsts];
     if (observed) watchEnd(res, ex);
 
     const host = routingHost(hostHeader);
@@ -277,7 +375,7 @@ export class Gateway {
     // The connection is closed after the 413 rather than kept alive: draining a refused body to reach the next
     // request would cost whatever length the client declared. What arrives before the close is discarded.
     if (ex.bodyLength > route.bodyLimit) { closeConnection(res); ex.fail('GH_BODY_TOO_LARGE'); req.resume(); return undefined; }
-    if (ex.bodyLength !== 0) watchBody(req, limits.bodyIdleTimeoutMs, requestId);
+    if (ex.bodyLength !== 0) watchBody(req, res, limits.bodyIdleTimeoutMs, requestId);
     const hooks = route.onRequest;
     if (hooks !== null) return runHooks(ex, hooks, 0);
     const r = ex.upgrade === null ? route.backend.handle(ex) : route.websocket!.handle(ex);
@@ -341,7 +439,7 @@ function refuse(req: IncomingMessage, res: ServerResponse, rt: Runtime, code: Er
   watchEnd(res, ex);
   rt.tracer?.startServer(ex);
   closeConnection(res);
-  ex.bytesOut = writeProblem(res, code, requestId);
+  ex.bytesOut = writeAnswer(res, code, requestId);
   return undefined;
 }
 
@@ -351,14 +449,20 @@ function refuse(req: IncomingMessage, res: ServerResponse, rt: Runtime, code: Er
  */
 function reply(res: ServerResponse, code: ErrorCode, requestId: string): undefined {
   closeConnection(res);
-  writeProblem(res, code, requestId);
+  writeAnswer(res, code, requestId);
   return undefined;
 }
 
-/** closeConnection makes `res` the last answer on its connection; requests pipelined behind it are dropped. */
+/**
+ * closeConnection makes `res` the last answer on its connection; requests pipelined behind it are dropped.
+ * On HTTP/2 the connection is shared by other requests and framing errors are per stream, so only the
+ * stream ends: once the answer is out, an unread request body is refused with RST_STREAM (NO_ERROR).
+ */
 function closeConnection(res: ServerResponse): void {
+  const req = res.req;
+  if (req.httpVersionMajor === 2) { resetUnfinishedStream(res); return; }
   res.shouldKeepAlive = false;
-  (res.req.socket as ClientSocket)[CLOSING] = true;
+  (req.socket as ClientSocket)[CLOSING] = true;
 }
 
 /**
@@ -404,10 +508,15 @@ function clientFromForwarded(xff: string, peer: string, rt: Runtime): string {
   return client;
 }
 
+/** Where onBodyIdle finds the response of an HTTP/2 request (an HTTP/1.1 socket names its current one). */
+const RESPONSE = Symbol('gatehouse.response');
+type ResponseCarrier = IncomingMessage & { [RESPONSE]?: ServerResponse };
+
 /** A request body that stops arriving for `ms` is answered with 408 and the connection closed. */
-function watchBody(req: IncomingMessage, ms: number, requestId: string): void {
+function watchBody(req: IncomingMessage, res: ServerResponse, ms: number, requestId: string): void {
   // onBodyIdle answers with the gateway's id: the client's own header may be the malformed one it replaced.
   req.headers['x-request-id'] = requestId;
+  if (req.httpVersionMajor === 2) (req as ResponseCarrier)[RESPONSE] = res;
   req.setTimeout(ms);
   req.on('timeout', onBodyIdle);
   req.once('end', onBodyEnd);
@@ -419,13 +528,13 @@ function watchBody(req: IncomingMessage, ms: number, requestId: string): void {
  * would wait for bytes that never come and hold an upstream connection and the runtime's drain.
  */
 function onBodyIdle(this: IncomingMessage): void {
-  const res = (this.socket as ClientSocket)._httpMessage;
+  const res = this.httpVersionMajor === 2 ? (this as ResponseCarrier)[RESPONSE] : (this.socket as ClientSocket)._httpMessage;
   if (res && res.req === this && !res.headersSent) {
     closeConnection(res);
     res.once('finish', abortRequest);
     const ex = (res as LoggedResponse)[EXCHANGE];
     if (ex !== undefined) ex.fail('GH_REQUEST_TIMEOUT');
-    else writeProblem(res, 'GH_REQUEST_TIMEOUT', String(this.headers['x-request-id']));
+    else writeAnswer(res, 'GH_REQUEST_TIMEOUT', String(this.headers['x-request-id']));
   } else {
     this.destroy();
   }

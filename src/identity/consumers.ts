@@ -11,6 +11,8 @@ export class ConsumerIndex implements ConsumerDirectory {
   private readonly keys: Map<string, { consumer: Consumer; expiresAt: number | null }>;
   private readonly subjects: Map<string, Consumer>;
   private readonly users: Map<string, { consumer: Consumer; passwordHash: string }>;
+  /** Client certificates by `fingerprint:<hex>`, `san:<value>` or `cn:<value>`. */
+  private readonly certificates: Map<string, Consumer>;
 
   /** Builds the index; throws with a message naming the duplicate when two consumers share a credential. */
   constructor(config: Readonly<Record<string, ConsumerConfig>>) {
@@ -18,6 +20,7 @@ export class ConsumerIndex implements ConsumerDirectory {
     this.keys = new Map();
     this.subjects = new Map();
     this.users = new Map();
+    this.certificates = new Map();
     for (const [id, c] of Object.entries(config)) {
       const consumer: Consumer = Object.freeze({ id, groups: Object.freeze([...c.groups]), plan: c.plan ?? null, metadata: Object.freeze({ ...c.metadata }) });
       this.ids.set(id, consumer);
@@ -28,6 +31,7 @@ export class ConsumerIndex implements ConsumerDirectory {
       }
       if (c.jwt) this.subjects.set(`${c.jwt.issuer ?? ''}\n${c.jwt.subject}`, consumer);
       if (c.basic) this.users.set(c.basic.username, { consumer, passwordHash: c.basic.password });
+      for (const ref of c.certificates ?? []) this.certificates.set(certificateKey(ref), consumer);
     }
   }
 
@@ -43,6 +47,14 @@ export class ConsumerIndex implements ConsumerDirectory {
 
   /** basicUsers lists every Basic credential, for checks at load (hash formats, the cost of the dummy hash). */
   basicUsers(): Iterable<readonly [string, { consumer: Consumer; passwordHash: string }]> { return this.users.entries(); }
+
+  byCertificate(field: 'fingerprint' | 'san' | 'cn', value: string): Consumer | undefined { return this.certificates.get(`${field}:${value}`); }
+}
+
+/** certificateKey is the index key of a `certificates` entry: `fingerprint:<lower-case hex>`, `san:...`, `cn:...`. */
+export function certificateKey(ref: NonNullable<ConsumerConfig['certificates']>[number]): string {
+  if (typeof ref === 'string') return `fingerprint:${ref.slice('sha256:'.length).replaceAll(':', '').toLowerCase()}`;
+  return 'cn' in ref ? `cn:${ref.cn}` : `san:${ref.san}`;
 }
 
 /** duplicateCredentials lists [key path, message] problems for credentials claimed by two consumers. */
@@ -51,6 +63,7 @@ export function duplicateCredentials(config: Readonly<Record<string, ConsumerCon
   const keys = new Map<string, string>();
   const subjects = new Map<string, string>();
   const users = new Map<string, string>();
+  const certificates = new Map<string, string>();
   for (const [id, c] of Object.entries(config)) {
     c.keys.forEach((k, i) => {
       const hash = typeof k === 'string' ? k : k.hash;
@@ -69,6 +82,12 @@ export function duplicateCredentials(config: Readonly<Record<string, ConsumerCon
       if (owner !== undefined) out.push([['consumers', id, 'basic', 'username'], `user name "${c.basic.username}" already belongs to consumer "${owner}"`]);
       else users.set(c.basic.username, id);
     }
+    (c.certificates ?? []).forEach((ref, i) => {
+      const key = certificateKey(ref);
+      const owner = certificates.get(key);
+      if (owner !== undefined) out.push([['consumers', id, 'certificates', i], `this certificate already identifies consumer "${owner}"`]);
+      else certificates.set(key, id);
+    });
   }
   return out;
 }

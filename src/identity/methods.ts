@@ -1,6 +1,6 @@
 /**
  * The one list of authentication methods an `auth:` entry can use (`apiKey`, `jwt`, `basic`,
- * `introspection`). Each method has a schema (its config under the entry) and a factory. An entry names
+ * `introspection`, `mtls`). Each method has a schema (its config under the entry) and a factory. An entry names
  * exactly one method: `auth: { staff-jwt: { jwt: { ... } } }`.
  */
 import type { Static, TSchema } from '@sinclair/typebox';
@@ -9,6 +9,7 @@ import { apiKey } from './api-key/authenticator.js';
 import { basic } from './basic/authenticator.js';
 import { jwt } from './jwt/authenticator.js';
 import { introspection } from './introspection/authenticator.js';
+import { mtls } from './mtls/authenticator.js';
 
 /** AuthMethodDefinition describes one authentication method. */
 export interface AuthMethodDefinition<S extends TSchema = TSchema> {
@@ -34,4 +35,5 @@ export const AUTH_METHODS: readonly AuthMethodDefinition[] = [
   basic,
   jwt,
   introspection,
+  mtls,
 ] as unknown as readonly AuthMethodDefinition[];

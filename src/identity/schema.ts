@@ -17,6 +17,17 @@ const KeyHash = Type.String({
   errorMessage: 'must be sha256:<64 lower-case hex digits> (see `gatehouse keys hash`)',
 });
 
+/** CertificateRefSchema names a client certificate of a consumer (see the `mtls` method). */
+export const CertificateRefSchema = Type.Union([
+  Type.String({
+    pattern: '^sha256:([0-9a-fA-F]{64}|[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){31})$',
+    description: 'SHA-256 fingerprint of the certificate, `sha256:` then 64 hex digits (colons between bytes allowed, as `openssl x509 -noout -fingerprint -sha256` prints them).',
+    errorMessage: 'must be sha256:<64 hex digits> (colons between bytes allowed), { cn: NAME } or { san: VALUE }',
+  }),
+  Type.Object({ cn: Type.String({ minLength: 1, description: 'Common name (CN) of the certificate\'s subject, compared exactly.' }) }, { additionalProperties: false }),
+  Type.Object({ san: Type.String({ minLength: 1, description: 'A subjectAltName value without its type prefix (`api.partner.example`, `spiffe://example.org/ns/prod/sa/billing`, `ops@example.com`), compared exactly.' }) }, { additionalProperties: false }),
+]);
+
 /** ConsumerSchema is one entry under `consumers:` (the key is the consumer id). */
 export const ConsumerSchema = Type.Object({
   groups: Type.Array(Type.String({ pattern: '^[A-Za-z0-9_.:-]+$' }), { default: [], description: 'Groups the consumer belongs to, for `allow:` rules and the `X-Consumer-Groups` header.' }),
@@ -41,6 +52,9 @@ export const ConsumerSchema = Type.Object({
       errorMessage: 'must be a bcrypt ($2b$...) or scrypt (scrypt$...) hash, never a plain password (see `gatehouse keys hash-password`)',
     }),
   }, { additionalProperties: false, description: 'Basic auth credentials of the consumer.' })),
+  certificates: Type.Optional(Type.Array(CertificateRefSchema, {
+    description: 'Client certificates (mutual TLS) that identify the consumer, for `mtls` authenticators: a fingerprint (`sha256:...`, one certificate), `{ san: ... }` or `{ cn: ... }` (any certificate from the trusted CA with that name). Default: none.',
+  })),
 }, { additionalProperties: false });
 
 /** ConsumerConfig is one validated consumer entry. */

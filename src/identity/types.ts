@@ -89,4 +89,9 @@ export interface ConsumerDirectory {
   byBasicUser(username: string): { consumer: Consumer; passwordHash: string } | undefined;
   /** basicUsers lists every Basic credential (for checks at config load, never per request). */
   basicUsers(): Iterable<readonly [string, { consumer: Consumer; passwordHash: string }]>;
+  /**
+   * The consumer one of whose `certificates` names this certificate field: `fingerprint` (lower-case hex,
+   * no colons), `san` or `cn`. Optional: directories without client certificates may leave it out.
+   */
+  byCertificate?(field: 'fingerprint' | 'san' | 'cn', value: string): Consumer | undefined;
 }

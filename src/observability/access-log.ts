@@ -79,7 +79,7 @@ export class AccessLog implements RequestSink {
       if (ex.trace !== null) line += ',"traceId":"' + ex.trace.traceId + '"';
       if (slow) line += ',"slow":true';
       // A WebSocket tunnel (101) never finishes its HTTP response: it ends when the connection closes.
-      if (status === 0 || (!ex.res.writableFinished && status !== 101)) line += ',"aborted":true';
+      if (status === 0 || (!ex.res.writableEnded && status !== 101)) line += ',"aborted":true';
       this.#dest.write(line + '}\n');
     } catch {
       // The log must never break a request; a line lost to a bug here is preferable.

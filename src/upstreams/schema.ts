@@ -82,7 +82,14 @@ export const ServiceSchema = Type.Object({
     ca: Type.Optional(Type.String({ description: 'PEM file of the CA that signed the targets\' certificates (relative to the config file).' })),
     servername: Type.Optional(Type.String({ description: 'SNI name and certificate name to verify, when it differs from the target host.' })),
     insecureSkipVerify: Type.Boolean({ default: false, description: 'Accept any certificate. For tests only. Default false.' }),
-  }, { additionalProperties: false, description: 'Settings for https:// targets.' })),
+    cert: Type.Optional(Type.String({ description: 'PEM file of the client certificate the gateway presents to the targets (mutual TLS), with `key` (relative to the config file). Default: none.' })),
+    key: Type.Optional(Type.String({ description: 'PEM file of the private key of `cert` (relative to the config file).' })),
+  }, { additionalProperties: false, description: 'Settings for https:// targets. The files are read again on every config reload.' })),
+  protocol: Type.Union([Type.Literal('http1'), Type.Literal('h2')], {
+    default: 'http1',
+    errorMessage: 'must be http1 or h2',
+    description: 'Protocol spoken to the targets: `http1` (default) or `h2` (HTTP/2: by ALPN for https:// targets, by prior knowledge (h2c) for http:// ones). gRPC services need `h2`; response trailers (`grpc-status`) are passed to the client. Up to 100 requests share one connection; a request with a streamed body (every gRPC call) has a connection to itself while others are in flight, so `pool.connections` bounds such calls in flight per target.',
+  }),
   pool: Type.Object({
     connections: Type.Integer({ minimum: 1, default: 256, description: 'Most connections open to one target. Default 256.' }),
     keepAlive: Duration('How long an idle upstream connection is kept. Default 4s (below the common 5s of Node servers, so the gateway closes first).', '4s'),

@@ -2,11 +2,14 @@
  * A service at run time: its targets, balancer, retry policy, circuit breaker and health checker, built once
  * per config generation from its `services:` entry.
  */
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { parseDuration } from '../config/units.js';
 import type { Clock } from '../core/clock.js';
 import type { ServiceConfig } from './schema.js';
-import { Target } from './target.js';
+import { Target, type TargetTls } from './target.js';
 import { createBalancer } from './balancers/index.js';
 import type { Balancer } from './balancers/types.js';
 import { CircuitBreaker } from './circuit-breaker.js';
@@ -45,6 +48,8 @@ export class Service {
   readonly hashOn: HashOn | null;
   /** Lower-case response header names removed before the client sees the response. */
   readonly removeResponseHeaders: ReadonlySet<string>;
+  /** Whether the targets are spoken to over HTTP/2 (`protocol: h2`). */
+  readonly h2: boolean;
   private readonly checker: HealthChecker | null;
   private readonly log: Logger;
   /** Runtimes using this service: a reload that keeps a service unchanged shares it, with its state. */
@@ -71,8 +76,8 @@ export class Service {
       connectTimeoutMs: parseDuration(t.connect),
       headersTimeoutMs: parseDuration(t.response),
       bodyTimeoutMs: parseDuration(t.idle),
-      tls: cfg.tls,
-      configDir,
+      tls: targetTls(cfg, configDir),
+      h2: cfg.protocol === 'h2',
     };
     const passive = {
       // Disabled passive health is a threshold no run of failures reaches.
@@ -112,6 +117,7 @@ export class Service {
     else if (cfg.hashOn.startsWith('header:')) this.hashOn = { kind: 'header', name: cfg.hashOn.slice(7).toLowerCase() };
     else this.hashOn = { kind: 'cookie', name: cfg.hashOn.slice(7) };
     this.removeResponseHeaders = new Set(['server', 'x-powered-by', ...cfg.removeResponseHeaders.map((h) => h.toLowerCase())]);
+    this.h2 = cfg.protocol === 'h2';
     const hc = cfg.healthCheck;
     this.checker = hc ? new HealthChecker(name, this.targets, {
       path: hc.path,
@@ -173,7 +179,25 @@ export class Service {
   }
 }
 
-/** serviceFingerprint identifies a service config: equal fingerprints may share one runtime Service. */
+/** The TLS options of a service's targets, its files read once for all of them. */
+function targetTls(cfg: ServiceConfig, configDir: string): TargetTls | undefined {
+  const tls = cfg.tls;
+  if (tls === undefined) return undefined;
+  const read = (f: string | undefined): Buffer | undefined => (f === undefined ? undefined : readFileSync(resolve(configDir, f)));
+  return { ca: read(tls.ca), cert: read(tls.cert), key: read(tls.key), servername: tls.servername, rejectUnauthorized: tls.insecureSkipVerify !== true };
+}
+
+/**
+ * serviceFingerprint identifies a service config: equal fingerprints may share one runtime Service. The
+ * contents of its TLS files count too, so a certificate renewed in place is picked up by a reload.
+ */
 export function serviceFingerprint(cfg: ServiceConfig, configDir: string): string {
-  return JSON.stringify([cfg, cfg.tls?.ca !== undefined ? configDir : '']);
+  const tls = cfg.tls;
+  if (tls === undefined || (tls.ca === undefined && tls.cert === undefined && tls.key === undefined)) return JSON.stringify([cfg, '']);
+  const h = createHash('sha256');
+  for (const f of [tls.ca, tls.cert, tls.key]) {
+    if (f === undefined) continue;
+    try { h.update(readFileSync(resolve(configDir, f))); } catch { h.update(`missing:${f}`); }
+  }
+  return JSON.stringify([cfg, configDir, h.digest('hex')]);
 }

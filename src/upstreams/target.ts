@@ -1,9 +1,7 @@
 /**
  * One instance of a service: its connection pool and its health, as the balancers see it.
  */
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
-import { Pool } from 'undici';
+import { Pool, buildConnector } from 'undici';
 import type { BalancerTarget } from './balancers/types.js';
 import { PassiveHealth } from './passive-health.js';
 import type { Clock } from '../core/clock.js';
@@ -15,9 +13,24 @@ export interface PoolSettings {
   connectTimeoutMs: number;
   headersTimeoutMs: number;
   bodyTimeoutMs: number;
-  tls: { ca?: string; servername?: string; insecureSkipVerify?: boolean } | undefined;
-  configDir: string;
+  /** TLS options for https:// targets (files already read), or undefined for Node's defaults. */
+  tls: TargetTls | undefined;
+  /** Speak HTTP/2 to the target (ALPN for https://, prior knowledge for http://). */
+  h2: boolean;
 }
+
+/** TargetTls is the TLS side of a service's targets, its files read: what the pool and tunnels connect with. */
+export interface TargetTls {
+  readonly ca: Buffer | undefined;
+  /** The gateway's client certificate and key (mutual TLS to the target), or undefined. */
+  readonly cert: Buffer | undefined;
+  readonly key: Buffer | undefined;
+  readonly servername: string | undefined;
+  readonly rejectUnauthorized: boolean;
+}
+
+/** Requests multiplexed on one HTTP/2 connection to a target (undici's `pipelining` for h2). */
+export const H2_STREAMS_PER_CONNECTION = 100;
 
 /** PassiveSettings configure outlier ejection. */
 export interface PassiveSettings { failures: number; cooldownMs: number; maxCooldownMs: number }
@@ -33,7 +46,7 @@ export class Target implements BalancerTarget {
    * TLS options of an https:// target for connections made outside the pool (WebSocket tunnels), the same
    * the pool uses; null for http:// targets or when the service sets no `tls`.
    */
-  readonly tls: { ca: Buffer | undefined; servername: string | undefined; rejectUnauthorized: boolean } | null;
+  readonly tls: TargetTls | null;
   /** Requests in flight. */
   active: number;
   /** Verdict of active health checking (true when checks are off). */
@@ -49,20 +62,19 @@ export class Target implements BalancerTarget {
     this.activeHealthy = true;
     this.passive = new PassiveHealth(passive, clock);
     const tls = settings.tls;
-    this.tls = u.protocol === 'https:' && tls ? {
-      ca: tls.ca ? readFileSync(resolve(settings.configDir, tls.ca)) : undefined,
-      servername: tls.servername,
-      rejectUnauthorized: tls.insecureSkipVerify !== true,
-    } : null;
+    this.tls = u.protocol === 'https:' && tls !== undefined ? tls : null;
+    const h2 = settings.h2;
     this.pool = new Pool(u.origin, {
       connections: settings.connections,
-      pipelining: 1,
+      pipelining: h2 ? H2_STREAMS_PER_CONNECTION : 1,
+      // For https:// targets ALPN offers h2 (and http/1.1); see `connect` for http:// ones.
+      ...(h2 ? { allowH2: true, maxConcurrentStreams: H2_STREAMS_PER_CONNECTION } : {}),
       keepAliveTimeout: settings.keepAliveMs,
       keepAliveMaxTimeout: settings.keepAliveMs,
       headersTimeout: settings.headersTimeoutMs,
       bodyTimeout: settings.bodyTimeoutMs,
       // Upstream redirects are passed to the client as they are, never followed: undici follows none by default.
-      connect: {
+      connect: h2 ? h2Connector(settings.connectTimeoutMs, this.tls, u.protocol === 'http:') : {
         timeout: settings.connectTimeoutMs,
         ...this.tls,
       },
@@ -78,4 +90,30 @@ export class Target implements BalancerTarget {
   close(force = false): Promise<void> {
     return force ? this.pool.destroy() : this.pool.close();
   }
+}
+
+/** H2NotNegotiated fails a connection to an https:// `h2` target that did not agree to HTTP/2. */
+class H2NotNegotiated extends Error {
+  readonly code = 'GH_H2_NOT_NEGOTIATED';
+  constructor() { super('the target did not negotiate HTTP/2 (ALPN h2)'); }
+}
+
+/**
+ * h2Connector connects to an `h2` target: h2c by prior knowledge for http://, ALPN for https://. A TLS
+ * target that answers ALPN with http/1.1 is refused rather than used: the pool is set up for HTTP/2 (up to
+ * 100 requests in flight per connection), which on HTTP/1.1 would pipeline them. (useH2c is a connector
+ * option: a Pool builds its connector itself and gives its clients none of their own.)
+ */
+function h2Connector(timeout: number, tls: TargetTls | null, plain: boolean): buildConnector.connector {
+  const base = buildConnector({ timeout, allowH2: true, ...(tls ?? {}), ...(plain ? { useH2c: true } : {}) } as buildConnector.BuildOptions);
+  if (plain) return base;
+  return (options, callback) => base(options, (err, socket) => {
+    if (err !== null) { callback(err, null); return; }
+    if ((socket as import('node:tls').TLSSocket).alpnProtocol !== 'h2') {
+      socket!.destroy();
+      callback(new H2NotNegotiated(), null);
+      return;
+    }
+    callback(null, socket!);
+  });
 }

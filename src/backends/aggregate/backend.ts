@@ -15,7 +15,7 @@
  */
 import type { ServerResponse } from 'node:http';
 import type { Backend } from '../../core/route.js';
-import type { Exchange } from '../../core/exchange.js';
+import { clientGone, type Exchange } from '../../core/exchange.js';
 import { ERRORS, type ErrorCode } from '../../core/errors.js';
 import type { Service } from '../../upstreams/service.js';
 import { callService } from '../../upstreams/call.js';
@@ -131,7 +131,8 @@ type Carrier = ServerResponse & { [RUN]?: AggregateRun };
 
 /** The client left before the answer was written: the calls still out are abandoned. */
 function onClientClose(this: Carrier): void {
-  if (!this.writableFinished) this[RUN]?.controller.abort();
+  // Not `writableFinished`: an HTTP/2 response whose stream the client reset reports true there.
+  if (!this.writableEnded) this[RUN]?.controller.abort();
 }
 
 /** AggregateRun is one request's aggregation: its values, results and failures, indexed like the calls. */
@@ -219,7 +220,7 @@ class AggregateRun {
     res.removeListener('close', onClientClose);
     res[RUN] = undefined;
     if (this.lastAnswer > 0) ex.upstreamMs = this.lastAnswer - ex.upstreamStart;
-    if (res.destroyed || res.headersSent) return;
+    if (clientGone(res) || res.headersSent) return;
     this.answer();
   }
 

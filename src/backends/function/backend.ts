@@ -16,7 +16,7 @@ import { basename } from 'node:path';
 import type { Logger } from 'pino';
 import { defineBackend } from '../types.js';
 import type { Backend } from '../../core/route.js';
-import type { Exchange } from '../../core/exchange.js';
+import { clientGone, cutResponse, type Exchange } from '../../core/exchange.js';
 import type { ErrorCode } from '../../core/errors.js';
 import { sendResponse } from '../respond.js';
 import { FunctionSchema, checkFunction, functionSettings, type FunctionSettings } from './schema.js';
@@ -101,7 +101,7 @@ export class FunctionBackend implements Backend {
         } catch (err) {
           // Node refused a header (a name or value a checked response cannot have unless the worker was tampered with).
           this.failed(ex, 'invalid', `the response could not be written: ${(err as Error).message}`);
-          if (!ex.res.headersSent) ex.fail(FUNCTION_ERRORS.failed); else ex.res.destroy();
+          if (!ex.res.headersSent) ex.fail(FUNCTION_ERRORS.failed); else cutResponse(ex.res);
         }
         return;
       }
@@ -167,7 +167,7 @@ class FunctionCall implements PoolJob {
   }
 
   abandoned(): boolean {
-    return this.ex.res.destroyed;
+    return clientGone(this.ex.res);
   }
 
   started(now: number): void {
@@ -184,7 +184,7 @@ class FunctionCall implements PoolJob {
       this.backend.answer(ex, outcome, response, detail);
     } catch (err) {
       this.backend.log.error({ event: 'function_answer_failed', requestId: ex.requestId, err }, 'writing a function\'s answer failed');
-      if (!ex.res.writableEnded) ex.res.destroy();
+      if (!ex.res.writableEnded) cutResponse(ex.res);
     } finally {
       this.resolve();
     }
