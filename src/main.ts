@@ -2,13 +2,12 @@
  * Load → compile → serve, and keep serving: hot reload on file change and SIGHUP, graceful shutdown on
  * SIGTERM/SIGINT. Nothing else lives here.
  */
-import { watch, type FSWatcher } from 'node:fs';
-import { basename, dirname, resolve } from 'node:path';
+import { basename, resolve } from 'node:path';
 import type { Logger } from 'pino';
-import { loadConfigFile, type LoadedConfig } from './config/load.js';
+import type { LoadedConfig } from './config/load.js';
 import { compile } from './config/compile.js';
 import { preloadFor } from './config/preload.js';
-import { ConfigError } from './config/errors.js';
+import { ConfigError, type ConfigProblem } from './config/errors.js';
 import { parseDuration } from './config/units.js';
 import { Gateway } from './core/gateway.js';
 import { ListenerTls, loadTlsSettings, type TlsSettings } from './listen/tls.js';
@@ -22,6 +21,8 @@ import { Counters } from './stores/counters.js';
 import type { Clock } from './core/clock.js';
 import { AccessLog, accessLogDestination } from './observability/access-log.js';
 import { AdminServer } from './admin/server.js';
+import { ConfigControl, type ApplyMeta, type ApplyResult } from './admin/control.js';
+import { StatsSink } from './admin/stats.js';
 import { createTracer, type TracerOptions } from './observability/tracing.js';
 import type { GatewayMetrics } from './observability/metrics.js';
 import type { RequestSink } from './observability/types.js';
@@ -66,22 +67,34 @@ export interface RunningGateway {
 export async function startGateway(opts: StartOptions): Promise<RunningGateway> {
   const log = opts.log ?? createLogger(opts.logDestination === undefined ? {} : { destination: opts.logDestination });
   const file = resolve(opts.configFile);
-  let loaded = loadConfigFile(file, opts.env);
+  // Where the config lives and changes go (admin.changes): the file, or Redis, whose version then wins.
+  const control = await ConfigControl.open(file, opts.env ?? process.env, log);
+  let loaded = control.initial;
   if (opts.log === undefined && (opts.env ?? process.env).GATEHOUSE_LOG_LEVEL === undefined) log.level = loaded.config.log.level;
-  await preloadFor(loaded.config);
   const wallClock = opts.wallClock ?? Date.now;
-  // What can fail on the user's input (an access-log path) comes before what must be cleaned up (the store).
-  const accessCfg = loaded.config.log.access;
-  const accessLog = accessCfg.enabled ? new AccessLog(accessCfg, accessLogDestination(accessCfg, loaded.dir, opts.accessDestination ?? pino.destination({ dest: 1, sync: false })), log) : null;
-  const tracer = await createTracer(loaded.config.tracing, log, opts.tracing);
-  // Certificates are read before anything that must be cleaned up: a bad file is a plain config error.
-  const tlsSettings = loadTlsSettings(loaded);
-  let counters = await Counters.open(loaded.config.store, loaded.config.metering, log, wallClock);
+  let accessLog: AccessLog | null;
+  let tracer: Awaited<ReturnType<typeof createTracer>>;
+  let tlsSettings: TlsSettings | null;
+  let counters: Counters;
+  try {
+    await preloadFor(loaded.config);
+    // What can fail on the user's input (an access-log path) comes before what must be cleaned up (the store).
+    const accessCfg = loaded.config.log.access;
+    accessLog = accessCfg.enabled ? new AccessLog(accessCfg, accessLogDestination(accessCfg, loaded.dir, opts.accessDestination ?? pino.destination({ dest: 1, sync: false })), log) : null;
+    tracer = await createTracer(loaded.config.tracing, log, opts.tracing);
+    // Certificates are read before anything that must be cleaned up: a bad file is a plain config error.
+    tlsSettings = loadTlsSettings(loaded);
+    counters = await Counters.open(loaded.config.store, loaded.config.metering, log, wallClock);
+  } catch (err) {
+    await control.close();
+    throw err;
+  }
   let runtime;
   try {
     runtime = compile(loaded, log, undefined, null, counters);
   } catch (err) {
     await counters.close();
+    await control.close();
     throw err;
   }
   for (const w of runtime.warnings) log.warn({ event: 'config_warning' }, w);
@@ -90,7 +103,10 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
   // prom-client is imported only then, so a gateway without an admin listener does not carry it in memory.
   const metrics: GatewayMetrics | null = loaded.config.admin !== undefined && loaded.config.metrics.enabled
     ? new (await import('./observability/metrics.js')).GatewayMetrics(loaded.config.metrics, () => gateway.runtime, () => counters.store.health) : null;
-  const sink: RequestSink | null = accessLog !== null && metrics !== null ? new BothSinks(accessLog, metrics) : accessLog ?? metrics;
+  // The dashboard's live numbers (GET /api/stats): kept only when there is an admin listener to ask for them.
+  const stats = loaded.config.admin !== undefined ? new StatsSink({ routeNames: () => gateway.runtime.routes.map((r) => r.name) }) : null;
+  const parts = [accessLog, metrics, stats].filter((s): s is NonNullable<typeof s> => s !== null);
+  const sink: RequestSink | null = parts.length === 0 ? null : parts.length === 1 ? parts[0]! : new ManySinks(parts);
   const observe = (rt: Runtime): void => { rt.sink = sink; rt.tracer = tracer; };
   observe(runtime);
   const listen = loaded.config.listen;
@@ -100,7 +116,7 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
   let admin: AdminServer | null = null;
   let adminUrl: string | null = null;
   if (loaded.config.admin !== undefined) {
-    admin = new AdminServer(loaded.config.admin, { runtime: () => gateway.runtime, counters: () => counters, metrics, draining: () => gateway.draining });
+    admin = new AdminServer(loaded.config.admin, { runtime: () => gateway.runtime, counters: () => counters, metrics, draining: () => gateway.draining, control, stats });
     try {
       const a = await admin.listen(loaded.config.admin.host, loaded.config.admin.port);
       adminUrl = `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
@@ -108,6 +124,7 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
       await runtime.retire(0);
       await counters.close();
       await tracer?.close();
+      await control.close();
       throw err;
     }
   }
@@ -120,6 +137,7 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
     await runtime.retire(0);
     await counters.close();
     await tracer?.close();
+    await control.close();
     throw err;
   }
   const redirect = listen.redirectHttp;
@@ -132,24 +150,25 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
       await admin?.close();
       await counters.close();
       await tracer?.close();
+      await control.close();
       throw err;
     }
   }
   const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `${gateway.scheme}://${shown === '0.0.0.0' ? '127.0.0.1' : shown}:${address.port}`;
-  if (adminUrl !== null) log.info({ event: 'admin_started', url: adminUrl }, `admin listener on ${adminUrl} (/healthz, /readyz, /metrics)`);
+  if (adminUrl !== null) log.info({ event: 'admin_started', url: adminUrl }, `admin listener on ${adminUrl} (/healthz, /readyz, /metrics, /api/, dashboard at /)`);
   log.info({ event: 'started', url, routes: runtime.routes.length, services: runtime.services.size, generation: runtime.generation },
     `gatehouse listening on ${url} (${runtime.routes.length} route${runtime.routes.length === 1 ? '' : 's'}, ${runtime.services.size} service${runtime.services.size === 1 ? '' : 's'})`);
 
-  let reloading: Promise<boolean> | null = null;
-  let again = false;
-  const reloadOnce = async (): Promise<boolean> => {
+  // apply makes a new config live: what a reload does once the text is read. ConfigControl calls it for every
+  // change (admin API, file edit, Redis, SIGHUP), one at a time.
+  const apply = async (load: () => LoadedConfig, meta: ApplyMeta): Promise<ApplyResult> => {
     let next: LoadedConfig;
     let rt;
     let nextCounters = counters;
     let nextTls: TlsSettings | null = null;
     try {
-      next = loadConfigFile(file, opts.env);
+      next = load();
       // Certificates are read again on every reload (a renewed file at the same path is picked up), before
       // anything is built that a bad file would have to undo.
       if (gateway.tls !== null && next.config.listen.tls !== undefined) nextTls = loadTlsSettings(next);
@@ -162,10 +181,12 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
       observe(rt);
     } catch (err) {
       if (nextCounters !== counters) await nextCounters.close();
-      const problems = err instanceof ConfigError ? err.message.split('\n') : [String((err as Error).message)];
+      const problems: readonly ConfigProblem[] = err instanceof ConfigError ? err.problems : [{ path: '', message: String((err as Error).message), file: basename(file), line: 0 }];
+      const lines = err instanceof ConfigError ? err.message.split('\n') : [String((err as Error).message)];
       metrics?.onReload(false);
-      log.error({ event: 'reload_refused', problems }, `config reload refused; the previous config keeps serving:\n${problems.join('\n')}`);
-      return false;
+      // A change refused by the admin API is answered with its problems; the log keeps it at warn level.
+      log[meta.origin === 'admin' ? 'warn' : 'error']({ event: 'reload_refused', problems: lines, origin: meta.origin, actor: meta.actor }, `config reload refused; the previous config keeps serving:\n${lines.join('\n')}`);
+      return { ok: false, problems };
     }
     for (const key of ['listen', 'admin', 'log', 'tracing', 'metrics'] as const) {
       const before = key === 'listen' ? restartListen(loaded.config.listen) : loaded.config[key];
@@ -190,36 +211,18 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
     }
     loaded = next;
     metrics?.onReload(true);
-    log.info({ event: 'config_reloaded', generation: rt.generation, ...diff }, `config reloaded (generation ${rt.generation}): ${describeDiff(diff)}`);
-    return true;
+    log.info({ event: 'config_reloaded', generation: rt.generation, origin: meta.origin, actor: meta.actor, ...diff }, `config reloaded (generation ${rt.generation}): ${describeDiff(diff)}`);
+    return { ok: true, generation: rt.generation };
   };
-  const reload = (): Promise<boolean> => {
-    if (reloading) { again = true; return reloading; }
-    reloading = (async () => {
-      let ok = await reloadOnce();
-      while (again) { again = false; ok = await reloadOnce(); }
-      reloading = null;
-      return ok;
-    })();
-    return reloading;
-  };
-
-  let watcher: FSWatcher | null = null;
-  if (opts.watch !== false) {
-    let timer: NodeJS.Timeout | null = null;
-    // Editors replace files by rename, so the folder is watched and events filtered by name.
-    watcher = watch(dirname(file), (_event, name) => {
-      if (name !== null && name !== basename(file)) return;
-      if (timer) clearTimeout(timer);
-      timer = setTimeout(() => { timer = null; void reload(); }, 150);
-    });
-    watcher.unref();
-  }
+  control.bind({ loaded: () => loaded, apply });
+  // Redis is always watched (other instances' changes); the file only unless watch is off.
+  control.start(opts.watch !== false);
+  const reload = (): Promise<boolean> => control.reload('signal');
 
   let closing: Promise<void> | null = null;
   const close = (): Promise<void> => {
     closing ??= (async () => {
-      watcher?.close();
+      await control.close();
       log.info({ event: 'shutdown' }, 'shutting down: draining requests in flight');
       await gateway.shutdown(parseDuration(loaded.config.listen.shutdownTimeout));
       await admin?.close();
@@ -249,12 +252,11 @@ function restartListen(l: GatehouseConfig['listen']): unknown {
   return { ...l, tls: l.tls !== undefined, clientCerts: undefined, hsts: undefined };
 }
 
-/** BothSinks reports each finished request to the access log and to the metrics. */
-class BothSinks implements RequestSink {
-  readonly #a: RequestSink;
-  readonly #b: RequestSink;
-  constructor(a: RequestSink, b: RequestSink) { this.#a = a; this.#b = b; }
-  onEnd(ex: Exchange): void { this.#a.onEnd(ex); this.#b.onEnd(ex); }
+/** ManySinks reports each finished request to every sink that is on (access log, metrics, dashboard statistics). */
+class ManySinks implements RequestSink {
+  readonly #list: readonly RequestSink[];
+  constructor(list: readonly RequestSink[]) { this.#list = list; }
+  onEnd(ex: Exchange): void { for (let i = 0; i < this.#list.length; i++) this.#list[i]!.onEnd(ex); }
 }
 
 /** ConfigDiff names the routes and services a reload added, removed or changed. */

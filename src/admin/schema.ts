@@ -1,6 +1,6 @@
 /**
- * The schema of `admin:`, the operators' listener: health and readiness probes and Prometheus metrics (the
- * admin API and dashboard will live here too). Descriptions are the user documentation.
+ * The schema of `admin:`, the operators' listener: health and readiness probes, Prometheus metrics, the admin API
+ * and the dashboard. Descriptions are the user documentation.
  */
 import { Type, type Static } from '@sinclair/typebox';
 
@@ -12,7 +12,12 @@ export const AdminSchema = Type.Object({
     minLength: 16,
     description: 'Bearer token required on every admin endpoint except /healthz and /readyz (`Authorization: Bearer <token>`), at least 16 characters. Required when `host` is not a loopback address; write it as `${GATEHOUSE_ADMIN_TOKEN}`.',
   })),
-}, { additionalProperties: false, description: 'The admin listener: GET /healthz (alive), /readyz (config loaded, store reachable, a healthy target for every `critical` service) and /metrics (Prometheus). Off unless set.' });
+  changes: Type.Union([Type.Literal('file'), Type.Literal('readonly'), Type.Literal('redis')], {
+    default: 'file',
+    description: 'Where changes made through the admin API live: `file` (default) rewrites the config file atomically, keeping its comments (a read-only file refuses changes with 409); `readonly` refuses every change (the file is the only source); `redis` keeps the config in the Redis of `store: { redis }`, versioned and shared: every instance on the same Redis and key prefix applies a change within a second, and at start the config in Redis wins over the file (the file is stored as version 1 when Redis has none).',
+    errorMessage: 'must be file, readonly or redis',
+  }),
+}, { additionalProperties: false, description: 'The admin listener: GET /healthz (alive), /readyz (config loaded, store reachable, a healthy target for every `critical` service), /metrics (Prometheus), the admin API under /api/ (its OpenAPI document at /openapi.json; send `X-Gatehouse-Actor: NAME` to name yourself in the audit log) and the dashboard at /. Off unless set.' });
 
 /** AdminConfig is a validated `admin:` block. */
 export type AdminConfig = Static<typeof AdminSchema>;

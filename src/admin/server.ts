@@ -1,8 +1,12 @@
 /**
- * The admin listener: liveness (/healthz), readiness (/readyz), Prometheus metrics (/metrics) and cache
- * purges (POST /cache/purge), on its own port, bound to loopback unless configured otherwise (and then only
- * with a token). Probes need no token so orchestrators can call them; everything else does when a token is
- * set. Answers are small JSON documents; errors are problem+json like the gateway's own.
+ * The admin listener: liveness (/healthz), readiness (/readyz), Prometheus metrics (/metrics), cache purges
+ * (POST /cache/purge), the admin API (/api/, src/admin/api.ts) with its OpenAPI document (/openapi.json),
+ * and the dashboard (/ and /dashboard/*), on its own port, bound to loopback unless configured otherwise (and
+ * then only with a token). Probes, the OpenAPI document and the dashboard's static shell need no token;
+ * everything else does when a token is set. Answers are small JSON documents; errors are problem+json like
+ * the gateway's own. A browser page cannot drive the API through loopback: requests carrying a foreign
+ * `Origin` are refused on every mutating endpoint, and without a token the `Host` must name this listener
+ * (a DNS-rebinding page's does not).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -10,7 +14,13 @@ import { timingSafeEqual, createHash } from 'node:crypto';
 import type { Runtime } from '../core/runtime.js';
 import type { Counters } from '../stores/counters.js';
 import type { AdminConfig } from './schema.js';
-import { purgeCache } from '../features/cache/feature.js';
+import { isIP } from 'node:net';
+import { AdminApi, type StatsSource } from './api.js';
+import type { ConfigControl } from './control.js';
+import { actorOf } from './audit.js';
+import { json, problem } from './http.js';
+import { OPENAPI } from './openapi.js';
+import { serveDashboard } from './dashboard.js';
 
 /** MetricsSource renders the Prometheus exposition. */
 export interface MetricsSource {
@@ -25,6 +35,10 @@ export interface AdminState {
   metrics: MetricsSource | null;
   /** Whether the gateway is shutting down (then it is not ready, so load balancers stop sending). */
   draining(): boolean;
+  /** Config changes and their history (the /api/ endpoints other than stats and purge need it). */
+  control?: ConfigControl | null;
+  /** Request statistics for /api/stats (the dashboard's charts), or null. */
+  stats?: StatsSource | null;
 }
 
 /** Readiness is the /readyz document. */
@@ -57,6 +71,8 @@ export class AdminServer {
   readonly #server: Server;
   readonly #state: AdminState;
   readonly #token: Buffer | null;
+  readonly #api: AdminApi;
+  readonly #host: string;
   #pinged: Promise<boolean> | null = null;
   #pingedAt = 0;
 
@@ -64,6 +80,8 @@ export class AdminServer {
     this.#state = state;
     // Compared as SHA-256 digests so the comparison is constant-time whatever the lengths.
     this.#token = config.token === undefined ? null : digest(config.token);
+    this.#host = config.host;
+    this.#api = new AdminApi(state);
     this.#server = createServer((req, res) => { void this.#handle(req, res); });
     this.#server.keepAliveTimeout = 5_000;
   }
@@ -85,13 +103,24 @@ export class AdminServer {
       const url = req.url ?? '/';
       const q = url.indexOf('?');
       const path = q === -1 ? url : url.slice(0, q);
-      if (path === '/cache/purge') {
-        if (req.method !== 'POST') return problem(res, 405, 'GH_METHOD_NOT_ALLOWED', 'Only POST is served here', ['allow', 'POST']);
-        if (!this.#authorized(req)) return problem(res, 401, 'GH_UNAUTHORIZED', 'Authentication is required or the credentials were not accepted', ['www-authenticate', 'Bearer realm="gatehouse-admin"']);
-        return await this.#purge(req, res, q === -1 ? '' : url.slice(q + 1));
+      const query = q === -1 ? '' : url.slice(q + 1);
+      const reading = req.method === 'GET' || req.method === 'HEAD';
+      if (reading && (path === '/' || path.startsWith('/dashboard/')) && serveDashboard(req, res, path)) return;
+      if (path.startsWith('/api/')) {
+        if (!this.#sameSite(req, reading)) return problem(res, 403, 'GH_FORBIDDEN', 'The caller may not use this route', { detail: 'Requests from other sites (a foreign Origin or Host) are not accepted here' });
+        if (!this.#authorized(req)) return unauthorized(res);
+        return await this.#api.handle(req, res, path, query, actorOf(this.#token !== null, req.socket.remoteAddress ?? 'unknown', req.headers['x-gatehouse-actor']));
       }
-      if (req.method !== 'GET' && req.method !== 'HEAD') return problem(res, 405, 'GH_METHOD_NOT_ALLOWED', 'Only GET and HEAD are served here', ['allow', 'GET, HEAD']);
+      if (path === '/cache/purge') {
+        if (req.method !== 'POST') return problem(res, 405, 'GH_METHOD_NOT_ALLOWED', 'Only POST is served here', { headers: ['allow', 'POST'] });
+        if (!this.#authorized(req)) return unauthorized(res);
+        // Without a token, any page the operator visits could otherwise purge through loopback.
+        if (req.headers.origin !== undefined) return problem(res, 403, 'GH_FORBIDDEN', 'Requests from browser pages are not accepted here');
+        return await this.#api.handle(req, res, '/api/cache/purge', query, 'cli');
+      }
+      if (!reading) return problem(res, 405, 'GH_METHOD_NOT_ALLOWED', 'Only GET and HEAD are served here', { headers: ['allow', 'GET, HEAD'] });
       if (path === '/healthz') return json(res, 200, { status: 'ok' });
+      if (path === '/openapi.json') return json(res, 200, OPENAPI);
       if (path === '/readyz') {
         // The store is asked directly (at most once a second), not judged by what requests last saw: a Redis
         // that hangs while no limited request comes would otherwise look up.
@@ -101,7 +130,7 @@ export class AdminServer {
         const r = readiness(this.#state.runtime(), this.#state.counters(), this.#state.draining());
         return json(res, r.ready ? 200 : 503, r);
       }
-      if (!this.#authorized(req)) return problem(res, 401, 'GH_UNAUTHORIZED', 'Authentication is required or the credentials were not accepted', ['www-authenticate', 'Bearer realm="gatehouse-admin"']);
+      if (!this.#authorized(req)) return unauthorized(res);
       if (path === '/metrics' && this.#state.metrics !== null) {
         const text = await this.#state.metrics.metricsText();
         res.writeHead(200, { 'content-type': this.#state.metrics.contentType, 'cache-control': 'no-store' });
@@ -116,26 +145,25 @@ export class AdminServer {
   }
 
   /**
-   * POST /cache/purge?route=NAME[&prefix=/path/]: deletes a route's cached responses (those under a path
-   * prefix, with `prefix`) and answers `{ "purged": n }`. A request from a browser page (it carries `Origin`)
-   * is refused: without a token, any page the operator visits could otherwise purge through loopback.
+   * #sameSite refuses what a foreign web page could send: without a token, a `Host` that does not name this
+   * listener (DNS rebinding: a page of evil.example resolved to 127.0.0.1); on a mutating request, an
+   * `Origin` other than this listener's own. Tools (curl, the CLI) send no Origin.
    */
-  async #purge(req: IncomingMessage, res: ServerResponse, query: string): Promise<void> {
-    if (req.headers.origin !== undefined) return problem(res, 403, 'GH_FORBIDDEN', 'Requests from browser pages are not accepted here');
-    const params = new URLSearchParams(query);
-    const route = params.get('route');
-    const prefix = params.get('prefix');
-    if (route === null || route === '') return problem(res, 400, 'GH_BAD_REQUEST', 'The route to purge is required: ?route=NAME');
-    let r;
-    try {
-      r = await purgeCache(this.#state.runtime(), route, prefix ?? undefined);
-    } catch {
-      return problem(res, 503, 'GH_STORE_UNAVAILABLE', 'The cache store cannot be reached');
-    }
-    if (r.ok) return json(res, 200, { route, prefix, purged: r.purged });
-    if (r.reason === 'unknown-route') return problem(res, 404, 'GH_ROUTE_NOT_FOUND', 'No route has this name');
-    if (r.reason === 'no-cache') return problem(res, 400, 'GH_BAD_REQUEST', 'This route has no cache');
-    return problem(res, 400, 'GH_BAD_REQUEST', 'The prefix must start with /');
+  #sameSite(req: IncomingMessage, reading: boolean): boolean {
+    const host = req.headers.host ?? '';
+    const hostOk = this.#ownHost(host);
+    if (this.#token === null && !hostOk) return false;
+    const origin = req.headers.origin;
+    if (reading || origin === undefined) return true;
+    // With a token, a page of another site cannot send it (no CORS here), so the listener's public name counts.
+    return (hostOk || this.#token !== null) && (origin === `http://${host}` || origin === `https://${host}`);
+  }
+
+  /** #ownHost says whether a Host header names this listener: a loopback name or address, or the configured host. */
+  #ownHost(host: string): boolean {
+    const name = (host.startsWith('[') ? host.slice(1, host.indexOf(']')) : host.replace(/:\d+$/, '')).toLowerCase();
+    if (name === 'localhost' || name === '::1' || name === this.#host.toLowerCase()) return true;
+    return isIP(name) === 4 && (name.startsWith('127.') || this.#host === '0.0.0.0');
   }
 
   #authorized(req: IncomingMessage): boolean {
@@ -150,14 +178,6 @@ function digest(s: string): Buffer {
   return createHash('sha256').update(s).digest();
 }
 
-function json(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
-  res.end(text);
-}
-
-function problem(res: ServerResponse, status: number, code: string, title: string, headers: string[] = []): void {
-  const text = JSON.stringify({ type: `https://gatehouse.dev/errors/${code.toLowerCase().replace(/_/g, '-')}`, title, status, code });
-  res.writeHead(status, ['content-type', 'application/problem+json', 'content-length', String(Buffer.byteLength(text)), 'cache-control', 'no-store', ...headers]);
-  res.end(text);
+function unauthorized(res: ServerResponse): void {
+  problem(res, 401, 'GH_UNAUTHORIZED', 'Authentication is required or the credentials were not accepted', { headers: ['www-authenticate', 'Bearer realm="gatehouse-admin"'] });
 }

@@ -18,6 +18,7 @@ import { runKeys } from './keys.js';
 import { CliError, runStatement, runUsage, type UsageOptions } from './usage.js';
 import { runCachePurge } from './cache.js';
 import { loadTlsSettings } from '../listen/tls.js';
+import { runDiff } from './diff.js';
 import { runImportOpenApi } from './import-openapi.js';
 
 const HELP = `gatehouse — an API gateway
@@ -26,6 +27,8 @@ Usage:
   gatehouse start    [-c FILE]          start the gateway (default config: ./gatehouse.yaml)
   gatehouse validate [-c FILE]          check a config; exit 0 if valid, 1 if not
   gatehouse routes   [-c FILE] [--json] print the compiled route table in match order
+  gatehouse diff OLD NEW [--json]       what NEW would change relative to OLD (routes, services,
+                                 consumers, plans, settings); exit 0 same, 1 different, 2 invalid
   gatehouse schema               print the JSON Schema of the config (for editors)
   gatehouse demo                 start demo services and the gateway on examples/gatehouse.yaml
   gatehouse keys new [--prefix P]   print a fresh API key (once) and its hash for the config
@@ -132,6 +135,8 @@ export async function main(argv: string[]): Promise<number> {
       return validate(file);
     case 'routes':
       return routes(file, values.json === true);
+    case 'diff':
+      return runDiff(positionals.slice(1), values.json === true, (s) => process.stdout.write(s), (s) => process.stderr.write(s));
     case 'schema':
       process.stdout.write(`${JSON.stringify(jsonSchema(), null, 2)}\n`);
       return 0;

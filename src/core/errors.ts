@@ -59,6 +59,13 @@ export const ERRORS = {
   GH_QUOTA_EXCEEDED: { status: 429, title: 'The quota for this period is spent' },
   GH_STORE_UNAVAILABLE: { status: 503, title: 'Limits cannot be checked right now' },
   GH_TOO_MANY_CONNECTIONS: { status: 429, title: 'Too many open connections for this caller' },
+  // Admin API: configuration changes
+  GH_CONFIG_INVALID: { status: 422, title: 'The configuration change is not valid' },
+  GH_CONFIG_READONLY: { status: 409, title: 'The configuration cannot be changed through the admin API' },
+  GH_CONFIG_CONFLICT: { status: 409, title: 'The change conflicts with the current configuration' },
+  GH_CONFIG_VERSION_MISMATCH: { status: 412, title: 'The configuration is not at the version given in If-Match' },
+  GH_CONFIG_NOT_FOUND: { status: 404, title: 'No such element in the configuration' },
+  GH_CONFIG_UNAVAILABLE: { status: 503, title: 'The configuration store cannot be reached' },
   // Everything else
   GH_INTERNAL: { status: 500, title: 'Internal gateway error' },
 } as const satisfies Record<string, ErrorSpec>;
