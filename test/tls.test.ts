@@ -221,6 +221,15 @@ routes: [ { name: all, match: { path: /api/* }, service: up } ]
       const own = await get(gw.port, '/nothing-here', { ca });
       assert.equal(own.status, 404);
       assert.equal(own.headers['strict-transport-security'], 'max-age=31536000; includeSubDomains');
+      // A service with its own policy keeps it: one Strict-Transport-Security header, the service's.
+      const before = up.handler;
+      up.handler = (_req, res) => { res.writeHead(200, { 'strict-transport-security': 'max-age=60' }); res.end('ok'); };
+      try {
+        const theirs = await get(gw.port, '/api/own-policy', { ca });
+        assert.equal(theirs.headers['strict-transport-security'], 'max-age=60');
+      } finally {
+        up.handler = before;
+      }
     } finally {
       await gw.close();
     }
