@@ -361,6 +361,8 @@ class FunctionWorker {
       workerData: setup,
       env,
       resourceLimits: { maxOldGenerationSizeMb: setup.memoryMb },
+      // Not the gateway's own flags and preloads (--require/--import of an agent, say): a function starts clean.
+      execArgv: [],
       // Read here, never passed through: the gateway's stdout carries its own log lines.
       stdout: true,
       stderr: true,
