@@ -24,8 +24,36 @@ export interface CallRequest {
   readonly timeoutMs: number;
   /** Largest response body read, in bytes; a larger one fails the call with GH_RESPONSE_TOO_LARGE. */
   readonly maxBytes: number;
-  /** Aborts the call early (the client left); optional. */
-  readonly signal?: AbortSignal;
+  /** The group that cancels this call with its siblings when the client leaves; optional. */
+  readonly group?: CallGroup;
+}
+
+/**
+ * CallGroup cancels the calls made for one client request at once (the client left). A plain object with a
+ * short list: an AbortController, its signal and a listener per call cost more than the calls' own parsing
+ * (measured on the aggregation bench: about 4% of the gateway's CPU, and garbage).
+ */
+export class CallGroup {
+  cancelled: boolean;
+  #live: CallAttempt[];
+  constructor() {
+    this.cancelled = false;
+    this.#live = [];
+  }
+  /** cancel stops every call of the group still running, and any started later. */
+  cancel(): void {
+    if (this.cancelled) return;
+    this.cancelled = true;
+    const live = this.#live;
+    this.#live = [];
+    for (let i = 0; i < live.length; i++) live[i]!.stop('GH_BAD_REQUEST');
+  }
+  add(a: CallAttempt): void { this.#live.push(a); }
+  delete(a: CallAttempt): void {
+    const live = this.#live;
+    const i = live.indexOf(a);
+    if (i !== -1) { live[i] = live[live.length - 1]!; live.pop(); }
+  }
 }
 
 /** CallResult is a completed call: the upstream's status, headers and body. */
@@ -112,13 +140,13 @@ function attempt(service: Service, target: Target, req: CallRequest, timeoutMs: 
 }
 
 /** CallAttempt is one call's undici handler: it collects the answer (bounded) and settles once. */
-class CallAttempt implements Dispatcher.DispatchHandler {
+export class CallAttempt implements Dispatcher.DispatchHandler {
   readonly promise: Promise<CallResult | CallFailure>;
   private resolve!: (r: CallResult | CallFailure) => void;
   private readonly service: Service;
   private readonly target: Target;
   private readonly maxBytes: number;
-  private readonly outer: AbortSignal | undefined;
+  private readonly group: CallGroup | undefined;
   private readonly ex: Exchange | null;
   private readonly span: ClientSpan | null;
   private readonly timer: NodeJS.Timeout;
@@ -136,7 +164,7 @@ class CallAttempt implements Dispatcher.DispatchHandler {
     this.service = service;
     this.target = target;
     this.maxBytes = req.maxBytes;
-    this.outer = req.signal;
+    this.group = req.group;
     this.ex = ex;
     this.span = span;
     this.controller = null;
@@ -147,14 +175,11 @@ class CallAttempt implements Dispatcher.DispatchHandler {
     this.settled = false;
     this.cut = null;
     this.timer = setTimeout(onDeadline, timeoutMs, this);
-    if (req.signal !== undefined) {
-      if (req.signal.aborted) this.stop('GH_BAD_REQUEST');
-      else req.signal.addEventListener('abort', this);
+    if (req.group !== undefined) {
+      if (req.group.cancelled) this.stop('GH_BAD_REQUEST');
+      else req.group.add(this);
     }
   }
-
-  /** handleEvent: the caller's signal fired (the client left). The object is its own listener: no closure. */
-  handleEvent(): void { this.stop('GH_BAD_REQUEST'); }
 
   /** stop cuts the call for `code` (the attempt settles through onResponseError, or here if not started). */
   stop(code: ErrorCode): void {
@@ -211,7 +236,7 @@ class CallAttempt implements Dispatcher.DispatchHandler {
     if (this.settled) return;
     this.settled = true;
     clearTimeout(this.timer);
-    this.outer?.removeEventListener('abort', this);
+    this.group?.delete(this);
     this.target.active--;
     if (this.span !== null) this.ex!.runtime.tracer?.endClient(this.ex!, this.span, this.status, r.ok ? null : r.code);
     this.resolve(r);

@@ -18,7 +18,7 @@ import type { Backend } from '../../core/route.js';
 import { clientGone, type Exchange } from '../../core/exchange.js';
 import { ERRORS, type ErrorCode } from '../../core/errors.js';
 import type { Service } from '../../upstreams/service.js';
-import { callService } from '../../upstreams/call.js';
+import { CallGroup, callService } from '../../upstreams/call.js';
 import { parseDuration, parseSize } from '../../config/units.js';
 import { didYouMean } from '../../config/errors.js';
 import { defineBackend, type BackendCheckContext } from '../types.js';
@@ -132,7 +132,7 @@ type Carrier = ServerResponse & { [RUN]?: AggregateRun };
 /** The client left before the answer was written: the calls still out are abandoned. */
 function onClientClose(this: Carrier): void {
   // Not `writableFinished`: an HTTP/2 response whose stream the client reset reports true there.
-  if (!this.writableEnded) this[RUN]?.controller.abort();
+  if (!this.writableEnded) this[RUN]?.group.cancel();
 }
 
 /** AggregateRun is one request's aggregation: its values, results and failures, indexed like the calls. */
@@ -147,7 +147,7 @@ class AggregateRun {
   /** The request headers every call sends, built once. */
   headers: string[];
   readonly deadline: number;
-  readonly controller: AbortController;
+  readonly group: CallGroup;
   /** Monotonic ms when the last answer arrived. */
   lastAnswer: number;
 
@@ -161,7 +161,7 @@ class AggregateRun {
     this.done = new Array<Promise<boolean> | null>(n).fill(null);
     this.headers = [];
     this.deadline = performance.now() + agg.timeoutMs;
-    this.controller = new AbortController();
+    this.group = new CallGroup();
     this.lastAnswer = 0;
   }
 
@@ -246,7 +246,7 @@ class AggregateRun {
       body: null,
       timeoutMs: call.timeoutMs < left ? call.timeoutMs : left,
       maxBytes: call.maxBytes,
-      signal: this.controller.signal,
+      group: this.group,
     }, ex);
     this.lastAnswer = performance.now();
     if (r.target !== null) ex.target = r.target;
