@@ -11,9 +11,8 @@ import { basename, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { loadConfigFile, loadConfigText, type LoadedConfig } from '../config/load.js';
 import { ConfigError, formatProblem, splitRelative, type ConfigProblem } from '../config/errors.js';
-import { ConfigConflictError, ConfigReadonlyError, type ConfigSource, type ConfigVersion } from '../config/source.js';
-import { FILE_HISTORY_LIMIT, FileConfigSource } from '../config/file-source.js';
-import { REDIS_HISTORY_LIMIT, RedisConfigSource } from '../config/redis-source.js';
+import { ConfigConflictError, ConfigReadonlyError, HISTORY_LIMIT, type ConfigSource, type ConfigVersion } from '../config/source.js';
+import { FileConfigSource } from '../config/file-source.js';
 import { ConfigEditor, type KeyPath } from '../config/edit.js';
 import { MemoryAuditLog, RedisAuditLog, type AuditAction, type AuditLog, type ElementKind } from './audit.js';
 
@@ -130,6 +129,8 @@ export class ConfigControl {
     if (store === 'memory') {
       throw new ConfigError([{ path: 'admin.changes', message: 'redis needs `store: { redis: { url } }`: the config is kept in that Redis', file: basename(path), line: loaded.lineOf(['admin', 'changes']) }]);
     }
+    // ioredis is loaded only when the config lives in Redis (as the stores load it only for a Redis store).
+    const { RedisConfigSource } = await import('../config/redis-source.js');
     const source = await RedisConfigSource.open({ url: store.redis.url, keyPrefix: store.redis.keyPrefix, file: path, log }, text);
     try {
       const v = await source.read();
@@ -206,7 +207,7 @@ export class ConfigControl {
     return this.#serial(async () => {
       // A refused hand edit in the file is exactly what a rollback is for: do not require it to apply first.
       const cur = await this.#prepare(ifMatch, false);
-      const history = await this.source.history(this.source.kind === 'redis' ? REDIS_HISTORY_LIMIT : FILE_HISTORY_LIMIT);
+      const history = await this.source.history(HISTORY_LIMIT);
       const target = to === null ? history.find((v) => v.version < cur.version && v.text !== cur.text) : history.find((v) => v.version === to);
       if (target === undefined) {
         throw new ChangeError(404, 'GH_CONFIG_NOT_FOUND', to === null ? 'there is no earlier version to roll back to' : `version ${to} is not in the history (the last ${history.length} versions are kept)`);

@@ -8,10 +8,10 @@
 import { accessSync, chmodSync, closeSync, constants, fsyncSync, openSync, readFileSync, realpathSync, renameSync, statSync, unlinkSync, watch, writeSync, type FSWatcher } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { ConfigConflictError, ConfigReadonlyError, type CommitMeta, type ConfigSource, type ConfigVersion } from './source.js';
+import { ConfigConflictError, ConfigReadonlyError, HISTORY_LIMIT, type CommitMeta, type ConfigSource, type ConfigVersion } from './source.js';
 
 /** FILE_HISTORY_LIMIT is how many versions a file source remembers (older ones cannot be rolled back to). */
-export const FILE_HISTORY_LIMIT = 50;
+export const FILE_HISTORY_LIMIT = HISTORY_LIMIT;
 
 /** FileConfigSource keeps the config in its file (see the file comment). */
 export class FileConfigSource implements ConfigSource {

@@ -9,10 +9,10 @@
  */
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { ConfigConflictError, ConfigReadonlyError, type CommitMeta, type ConfigSource, type ConfigVersion } from './source.js';
+import { ConfigConflictError, ConfigReadonlyError, HISTORY_LIMIT, type CommitMeta, type ConfigSource, type ConfigVersion } from './source.js';
 
 /** REDIS_HISTORY_LIMIT is how many versions Redis keeps (older ones are deleted and cannot be rolled back to). */
-export const REDIS_HISTORY_LIMIT = 50;
+export const REDIS_HISTORY_LIMIT = HISTORY_LIMIT;
 /** VERSION_POLL_MS is the fallback check of the version, for a missed pub/sub message. */
 export const VERSION_POLL_MS = 1000;
 

@@ -64,3 +64,6 @@ export interface ConfigSource {
   watch(onChange: () => void): void;
   close(): Promise<void>;
 }
+
+/** HISTORY_LIMIT is how many versions a source keeps (older ones cannot be rolled back to), in a file or in Redis. */
+export const HISTORY_LIMIT = 50;
