@@ -16,7 +16,8 @@ import { ChildServer, ChildStartError, killAllSync, stopAll } from './lib/child.
 import { measure, preflight, warmUp, type LoadOptions } from './lib/load.js';
 import { cpuMs, machineBusy, peakRssBytes, resetPeakRss, rssBytes } from './lib/proc.js';
 import { addRatios, formatTable, formatTargets, type Row, type TargetStatus } from './lib/report.js';
-import { SCENARIOS, TARGETS, WS_TARGET, type Scenario, type Target } from './lib/targets.js';
+import { BENCH_CERT, SCENARIOS, TARGETS, WS_TARGET, type Scenario, type Target } from './lib/targets.js';
+import { execFileSync } from 'node:child_process';
 import { measureWs, type WsResult } from './lib/ws-load.js';
 
 /** ROOT is the repository root (this file runs as dist/bench/run.js). */
@@ -176,7 +177,7 @@ async function runTarget(target: Target, upstream: ChildServer, opts: BenchOptio
       status.message = err instanceof Error ? err.message : String(err);
       return status;
     }
-    url = child.url;
+    url = target.protocol === 'h2' ? child.url.replace(/^https:/, 'h2:') : child.url;
     await sleep(IDLE_SETTLE_MS);
     status.idleRssBytes = rssBytes(child.pid);
   }
@@ -316,6 +317,15 @@ async function main(argv: string[]): Promise<number> {
 
   tempDir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-'));
   keepLogs = opts.keepLogs;
+  // The TLS targets' certificate: self-signed, made for this run with the openssl CLI, trusted by the load only.
+  BENCH_CERT.cert = join(tempDir, 'bench-cert.pem');
+  BENCH_CERT.key = join(tempDir, 'bench-key.pem');
+  try {
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1',
+      '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', BENCH_CERT.key, '-out', BENCH_CERT.cert], { stdio: 'ignore' });
+  } catch {
+    log('warning: openssl could not make a certificate; the TLS targets will fail to start');
+  }
   let upstream: ChildServer;
   try {
     upstream = await ChildServer.start({

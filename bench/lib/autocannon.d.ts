@@ -17,6 +17,8 @@ declare module 'autocannon' {
       headers?: Record<string, string>;
       body?: string | Buffer;
       title?: string;
+      /** Passed to tls.connect for https:// URLs. */
+      tlsOptions?: { rejectUnauthorized?: boolean; servername?: string };
     }
 
     /** Histogram is one of autocannon's hdr-histogram summaries. */

@@ -11,7 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 /** LISTENING_RE finds the URL in a server's startup line, e.g. `gatehouse listening on http://127.0.0.1:4000`.
  * Quotes also end the URL, so the line may be a JSON log record (`"msg":"listening on http://..."`). */
-export const LISTENING_RE = /listening on (http:\/\/[^\s"'<>]+)/;
+export const LISTENING_RE = /listening on (https?:\/\/[^\s"'<>]+)/;
 
 /** EXIT_WITH_PARENT is the module preloaded into every child (see exit-with-parent.ts). */
 const EXIT_WITH_PARENT = new URL('./exit-with-parent.js', import.meta.url).href;

@@ -47,6 +47,8 @@ export interface Target {
   headers: Record<string, string>;
   /** Scenario names this target runs; all of them when absent. */
   scenarios?: readonly string[];
+  /** `h2`: the load speaks HTTP/2 (see GatehouseVariant.protocol). */
+  protocol?: 'h2';
 }
 
 /** GatehouseVariant is what a gatehouse target adds to the plain one-route config. */
@@ -54,6 +56,10 @@ export interface GatehouseVariant {
   description: string;
   /** YAML lines added to the benchmarked route, at route level (e.g. `rate-limit: { ... }`). */
   route?: string;
+  /** The `listen:` line, replacing the plain one; `{CERT}` and `{KEY}` become the run's certificate files. */
+  listen?: string;
+  /** How the load reaches the target: `h2` for HTTP/2 (the harness's own client); default HTTP/1.1 (autocannon). */
+  protocol?: 'h2';
   /** YAML lines that replace the route's `service: plain` (another backend: `aggregate:`, `function:`). */
   backend?: string;
   /** YAML lines added at the top level of the config (e.g. a `stores:` section). */
@@ -68,7 +74,7 @@ export interface GatehouseVariant {
  * one route matching every path, plus the variant's snippets. */
 export function gatehouseConfig(upstream: string, routeName: string, variant: GatehouseVariant): string {
   const lines = [
-    'listen: { host: 127.0.0.1, port: 0 }',
+    variant.listen === undefined ? 'listen: { host: 127.0.0.1, port: 0 }' : variant.listen.replaceAll('{CERT}', BENCH_CERT.cert).replaceAll('{KEY}', BENCH_CERT.key),
     'services:',
     `  plain: { targets: [ "${upstream}" ] }`,
     'routes:',
@@ -97,8 +103,12 @@ function gatehouse(name: string, variant: GatehouseVariant): Target {
     config: (upstream) => gatehouseConfig(upstream, routeName, variant),
     headers: variant.headers ?? {},
     ...(variant.scenarios ? { scenarios: variant.scenarios } : {}),
+    ...(variant.protocol ? { protocol: variant.protocol } : {}),
   };
 }
+
+/** BENCH_CERT holds the run's self-signed certificate files, made by run.ts before a TLS target starts. */
+export const BENCH_CERT = { cert: '', key: '' };
 
 /** The function target's handler: bench/functions/ in the source tree (this file runs from dist/bench/lib/). */
 const BENCH_FUNCTION = fileURLToPath(new URL('../../../bench/functions/hello-64b.mjs', import.meta.url));
@@ -222,6 +232,20 @@ export const TARGETS: readonly Target[] = [
     description: 'OpenTelemetry tracing, 10% of new traces sampled (a production setting)',
     top: `limits: { requestsPerConnection: 0 }\ntracing: { enabled: true, endpoint: "{UPSTREAM}/v1/traces", sampleRatio: 0.1 }`,
     scenarios: ['get-64b'],
+  }),
+  // Protocols (issue 6): the plain route over HTTPS/1.1 and over HTTP/2, against the plain HTTP row.
+  gatehouse('gh-https', {
+    description: 'the plain route over HTTPS (HTTP/1.1, TLS 1.3, keep-alive)',
+    listen: 'listen: { host: 127.0.0.1, port: 0, tls: { cert: "{CERT}", key: "{KEY}" }, http2: false }',
+    top: 'limits: { requestsPerConnection: 0 }',
+    scenarios: ['get-64b', 'get-64k'],
+  }),
+  gatehouse('gh-h2', {
+    description: 'the plain route over HTTP/2 (TLS; 10 streams a session; the harness\'s own h2 client)',
+    listen: 'listen: { host: 127.0.0.1, port: 0, tls: { cert: "{CERT}", key: "{KEY}" } }',
+    top: 'limits: { requestsPerConnection: 0 }',
+    protocol: 'h2',
+    scenarios: ['get-64b', 'get-64k'],
   }),
   // Composition (issue 5): each compared with the plain route on the same request.
   gatehouse('gh-aggregate', {
