@@ -201,7 +201,7 @@ describe('tracing through the gateway', () => {
   let base: string;
 
   function tracingConfig(overrides: Partial<TracingConfig> = {}): TracingConfig {
-    return { enabled: true, endpoint: receiver.endpoint, serviceName: 'gatehouse-test', sampleRatio: 1, timeout: '5s', headers: { 'x-collector-token': 'test-token' }, ...overrides };
+    return { enabled: true, endpoint: receiver.endpoint, protocol: 'http/json', serviceName: 'gatehouse-test', sampleRatio: 1, timeout: '5s', headers: { 'x-collector-token': 'test-token' }, ...overrides };
   }
 
   before(async () => {
@@ -240,6 +240,7 @@ routes:
 tracing:
   enabled: true
   endpoint: ${receiver.endpoint}
+  protocol: http/json
   serviceName: gatehouse-test
   headers: { x-collector-token: test-token }
 `, { tracing: { scheduledDelayMillis: 50 } });
@@ -551,11 +552,11 @@ tracing:
 describe('tracing configuration', () => {
   test('the schema: defaults, and what it refuses', () => {
     assert.deepEqual(Value.Default(TracingSchema, {}), {
-      enabled: false, endpoint: 'http://127.0.0.1:4318/v1/traces', serviceName: 'gatehouse', sampleRatio: 1, timeout: '10s',
+      enabled: false, endpoint: 'http://127.0.0.1:4318/v1/traces', protocol: 'http/protobuf', serviceName: 'gatehouse', sampleRatio: 1, timeout: '10s',
     });
     const ok = Value.Default(TracingSchema, { enabled: true, endpoint: 'https://otel.example.com/v1/traces', sampleRatio: 0.25, headers: { 'api-key': 'x' }, timeout: '2s' });
     assert.ok(Value.Check(TracingSchema, ok));
-    for (const bad of [{ sampleRatio: 1.5 }, { sampleRatio: -0.1 }, { endpoint: 'ftp://x/v1/traces' }, { endpoint: '127.0.0.1:4318' }, { timeout: '10' }, { headers: { 'bad name': 'x' } }, { headers: { ok: 'a\r\nb' } }, { serviceName: '' }, { extra: true }]) {
+    for (const bad of [{ sampleRatio: 1.5 }, { sampleRatio: -0.1 }, { endpoint: 'ftp://x/v1/traces' }, { endpoint: '127.0.0.1:4318' }, { timeout: '10' }, { headers: { 'bad name': 'x' } }, { headers: { ok: 'a\r\nb' } }, { serviceName: '' }, { protocol: 'grpc' }, { extra: true }]) {
       assert.equal(Value.Check(TracingSchema, Value.Default(TracingSchema, { ...bad })), false, JSON.stringify(bad));
     }
   });
@@ -563,7 +564,38 @@ describe('tracing configuration', () => {
   test('createTracer returns null when tracing is off or absent', async () => {
     const log = (await import('../src/observability/log.js')).silentLogger();
     assert.equal(await createTracer(undefined, log), null);
-    assert.equal(await createTracer({ enabled: false, endpoint: 'http://127.0.0.1:1/v1/traces', serviceName: 'g', sampleRatio: 1, timeout: '1s' }, log), null);
+    assert.equal(await createTracer({ enabled: false, endpoint: 'http://127.0.0.1:1/v1/traces', protocol: 'http/protobuf', serviceName: 'g', sampleRatio: 1, timeout: '1s' }, log), null);
+  });
+
+  test('the default encoding is OTLP protobuf: the collector gets application/x-protobuf carrying the trace', async () => {
+    const bodies: { type: string | undefined; body: Buffer }[] = [];
+    const collector = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => { bodies.push({ type: req.headers['content-type'], body: Buffer.concat(chunks) }); res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end(); });
+    });
+    await new Promise<void>((resolve) => collector.listen(0, '127.0.0.1', resolve));
+    const api = await startUpstream('api');
+    const gw = await startTestGateway(`
+services: { api: { targets: ['${api.url}'] } }
+routes: [ { name: all, match: { path: /* }, service: api } ]
+tracing: { enabled: true, endpoint: 'http://127.0.0.1:${(collector.address() as AddressInfo).port}/v1/traces' }
+`, { tracing: { scheduledDelayMillis: 50 } });
+    try {
+      const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
+      assert.equal((await request(`${gw.url}/x`, { headers: { traceparent: `00-${traceId}-00f067aa0ba902b7-01` } })).status, 200);
+      const end = Date.now() + 5000;
+      while (bodies.length === 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+      assert.ok(bodies.length > 0, 'the collector got an export');
+      assert.equal(bodies[0]!.type, 'application/x-protobuf');
+      // The trace id travels as its 16 raw bytes (protobuf `bytes`), not as hex text.
+      assert.ok(bodies.some((b) => b.body.includes(Buffer.from(traceId, 'hex'))));
+      assert.ok(!bodies.some((b) => b.body.includes(Buffer.from(traceId))));
+    } finally {
+      await gw.close();
+      await api.close();
+      await new Promise<void>((resolve) => { collector.closeAllConnections(); collector.close(() => resolve()); });
+    }
   });
 
   test('free when off: with tracing disabled no OpenTelemetry module is loaded', () => {

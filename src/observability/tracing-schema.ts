@@ -16,8 +16,13 @@ export const TracingSchema = Type.Object({
   endpoint: Type.String({
     pattern: '^https?://[^\\s/?#]+',
     default: 'http://127.0.0.1:4318/v1/traces',
-    description: 'OTLP/HTTP traces URL spans are POSTed to as JSON (a collector\'s `/v1/traces`). Default http://127.0.0.1:4318/v1/traces.',
+    description: 'OTLP/HTTP traces URL spans are POSTed to (a collector\'s `/v1/traces`). Default http://127.0.0.1:4318/v1/traces.',
     errorMessage: 'must be an http:// or https:// URL',
+  }),
+  protocol: Type.Union([Type.Literal('http/protobuf'), Type.Literal('http/json')], {
+    default: 'http/protobuf',
+    errorMessage: 'must be http/protobuf or http/json',
+    description: 'How spans are encoded on the wire: `http/protobuf` (default, as the OpenTelemetry specification\'s exporters; about 30% less CPU and a third of the bytes of JSON, measured in bench/micro/otlp-encoding.ts) or `http/json` (for collectors that take JSON only).',
   }),
   serviceName: Type.String({
     minLength: 1,
@@ -38,7 +43,7 @@ export const TracingSchema = Type.Object({
     description: 'Extra HTTP headers sent with each export (an API key of a hosted backend: use `${VAR}` to keep it out of the file). Default: none.',
   })),
   timeout: Duration('How long one export (a batch of spans) may take before it is abandoned, and how long shutdown waits for spans not yet exported. Default 10s.', '10s'),
-}, { additionalProperties: false, default: {}, description: 'Distributed tracing with OpenTelemetry (OTLP/HTTP, JSON).' });
+}, { additionalProperties: false, default: {}, description: 'Distributed tracing with OpenTelemetry (OTLP over HTTP, protobuf or JSON).' });
 
 /** TracingConfig is a validated `tracing:` block. */
 export type TracingConfig = Static<typeof TracingSchema>;

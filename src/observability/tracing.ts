@@ -378,7 +378,8 @@ export async function createTracer(config: TracingConfig | undefined, log: Logge
   const [api, sdk, otlp, resources] = await Promise.all([
     import('@opentelemetry/api'),
     import('@opentelemetry/sdk-trace-base'),
-    import('@opentelemetry/exporter-trace-otlp-http'),
+    // Only the exporter of the configured encoding is loaded.
+    config.protocol === 'http/json' ? import('@opentelemetry/exporter-trace-otlp-http') : import('@opentelemetry/exporter-trace-otlp-proto'),
     import('@opentelemetry/resources'),
   ]);
   const timeoutMs = parseDuration(config.timeout);
@@ -399,6 +400,6 @@ export async function createTracer(config: TracingConfig | undefined, log: Logge
     sampler: new sdk.ParentBasedSampler({ root: new sdk.TraceIdRatioBasedSampler(config.sampleRatio) }),
     spanProcessors: [processor],
   });
-  log.info({ event: 'tracing_enabled', sampleRatio: config.sampleRatio, serviceName: config.serviceName }, 'tracing on: spans are exported over OTLP/HTTP');
+  log.info({ event: 'tracing_enabled', sampleRatio: config.sampleRatio, serviceName: config.serviceName, protocol: config.protocol }, `tracing on: spans are exported over OTLP (${config.protocol})`);
   return new OtelTracer(api, provider.getTracer(TRACER_NAME), provider, log, timeoutMs);
 }
