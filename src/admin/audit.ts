@@ -4,7 +4,7 @@
  * memory (bounded) with a file config, in Redis (bounded, shared by every instance) with `admin.changes:
  * redis`; every entry is also written to the event log as `config_changed`.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../stores/redis-connect.js';
 
 /** AUDIT_LIMIT bounds the audit log (oldest entries are dropped). */
 export const AUDIT_LIMIT = 1000;
@@ -44,13 +44,13 @@ export class MemoryAuditLog implements AuditLog {
   }
 }
 
-/** RedisAuditLog keeps entries in the list `<keyPrefix>config:audit`, shared by every instance. */
+/** RedisAuditLog keeps entries in one list (`<keyPrefix>config:audit`: the source's auditKey), shared by every instance. */
 export class RedisAuditLog implements AuditLog {
-  readonly #client: Redis;
+  readonly #client: RedisClient;
   readonly #key: string;
-  constructor(client: Redis, keyPrefix: string) {
+  constructor(client: RedisClient, key: string) {
     this.#client = client;
-    this.#key = `${keyPrefix}config:audit`;
+    this.#key = key;
   }
   async append(e: AuditEntry): Promise<void> {
     await this.#client.multi().lpush(this.#key, JSON.stringify(e)).ltrim(this.#key, 0, AUDIT_LIMIT - 1).exec();

@@ -130,11 +130,11 @@ export class ConfigControl {
       throw new ConfigError([{ path: 'admin.changes', message: 'redis needs `store: { redis: { url } }`: the config is kept in that Redis', file: basename(path), line: loaded.lineOf(['admin', 'changes']) }]);
     }
     // ioredis is loaded only when the config lives in Redis (as the stores load it only for a Redis store).
-    const { RedisConfigSource } = await import('../config/redis-source.js');
-    const source = await RedisConfigSource.open({ url: store.redis.url, keyPrefix: store.redis.keyPrefix, file: path, log }, text);
+    const [{ RedisConfigSource }, { redisTarget }] = await Promise.all([import('../config/redis-source.js'), import('../stores/redis-connect.js')]);
+    const source = await RedisConfigSource.open({ url: store.redis.url, target: redisTarget(store.redis), keyPrefix: store.redis.keyPrefix, file: path, log }, text);
     try {
       const v = await source.read();
-      const control = new ConfigControl(source, new RedisAuditLog(source.client, source.keyPrefix), v.text === text ? loaded : relabel(source, () => loadConfigText(v.text, path, env)), v, log, env);
+      const control = new ConfigControl(source, new RedisAuditLog(source.client, source.auditKey), v.text === text ? loaded : relabel(source, () => loadConfigText(v.text, path, env)), v, log, env);
       return control;
     } catch (err) {
       await source.close();

@@ -1,13 +1,15 @@
 /**
  * The config in Redis (`admin.changes: redis`), shared by every instance on the same Redis and key prefix.
- * Keys under `<keyPrefix>config:`: `version` (the current number), `v:<n>` (a hash: text, at, actor,
- * summary), `history` (version numbers, newest first, bounded) and `audit` (the audit log, see
- * src/admin/audit.ts). A commit is one Lua script: compare the version with the one the change was made on,
+ * Keys under `<keyPrefix>config:` (on Redis Cluster `<keyPrefix>{config}:`, one hash slot for the commit
+ * script, which writes `v:<n>` keys it builds itself): `version` (the current number), `v:<n>` (a hash:
+ * text, at, actor, summary), `history` (version numbers, newest first, bounded) and `audit` (the audit log,
+ * see src/admin/audit.ts). A commit is one Lua script: compare the version with the one the change was made on,
  * store the text as the next version, trim the history, and PUBLISH the new number on
  * `<keyPrefix>config:changed`. Each instance subscribes on a second connection and also reads the version
  * every second, so a lost message delays a change by at most a second.
  */
-import { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
+import { createRedisClient, hashTag, redisLabel, type RedisClient, type RedisTarget } from '../stores/redis-connect.js';
 import type { Logger } from 'pino';
 import { ConfigConflictError, ConfigReadonlyError, HISTORY_LIMIT, type CommitMeta, type ConfigSource, type ConfigVersion } from './source.js';
 
@@ -35,6 +37,8 @@ return {1, v}
 /** RedisSourceOptions open a RedisConfigSource. */
 export interface RedisSourceOptions {
   readonly url: string;
+  /** Sentinel or Cluster (redisTarget of `store.redis`); wins over `url` when set. */
+  readonly target?: RedisTarget;
   readonly keyPrefix: string;
   /** The config file the gateway was started with (relative paths resolve against its folder). */
   readonly file: string;
@@ -47,27 +51,32 @@ export class RedisConfigSource implements ConfigSource {
   readonly label: string;
   readonly file: string;
   /** The command connection, shared with the audit log. */
-  readonly client: Redis;
+  readonly client: RedisClient;
   readonly keyPrefix: string;
+  /** The audit log's list (`<keyPrefix>config:audit`, hash-tagged like the rest on a Cluster). */
+  readonly auditKey: string;
   readonly #log: Logger;
+  /** `<keyPrefix>config:`, or `<keyPrefix>{config}:` on a Cluster. */
+  readonly #base: string;
   readonly #versionKey: string;
   readonly #historyKey: string;
   readonly #channel: string;
-  #sub: Redis | null = null;
+  #sub: RedisClient | null = null;
   #poll: NodeJS.Timeout | null = null;
   /** The newest version this instance has seen, so the poll reports only news. */
   #seen = 0;
 
-  private constructor(client: Redis, o: RedisSourceOptions) {
+  private constructor(client: RedisClient, target: RedisTarget, o: RedisSourceOptions) {
     this.client = client;
     this.file = o.file;
     this.keyPrefix = o.keyPrefix;
     this.#log = o.log;
-    const u = new URL(o.url);
     // The label appears in messages: never the password of the URL.
-    this.label = `${u.protocol}//${u.host}/${o.keyPrefix}config`;
-    this.#versionKey = `${o.keyPrefix}config:version`;
-    this.#historyKey = `${o.keyPrefix}config:history`;
+    this.label = `${redisLabel(target)}/${o.keyPrefix}config`;
+    this.#base = `${o.keyPrefix}${hashTag(target, 'config')}:`;
+    this.auditKey = `${this.#base}audit`;
+    this.#versionKey = `${this.#base}version`;
+    this.#historyKey = `${this.#base}history`;
     this.#channel = `${o.keyPrefix}config:changed`;
   }
 
@@ -76,7 +85,8 @@ export class RedisConfigSource implements ConfigSource {
    * one, otherwise `fileText`, stored as version 1. Throws when Redis cannot be reached.
    */
   static async open(o: RedisSourceOptions, fileText: string): Promise<RedisConfigSource> {
-    const client = new Redis(o.url, { lazyConnect: true, connectTimeout: 2000, maxRetriesPerRequest: 1 });
+    const target = o.target ?? { kind: 'standalone', url: o.url };
+    const client = createRedisClient(target, { lazyConnect: true, connectTimeout: 2000, maxRetriesPerRequest: 1 });
     // Connection errors are reported by writable() and the calls that fail; unhandled 'error' events would crash.
     client.on('error', () => { /* reported where used */ });
     try {
@@ -85,7 +95,7 @@ export class RedisConfigSource implements ConfigSource {
       client.disconnect();
       throw new Error(`admin.changes is redis but Redis cannot be reached (${(err as Error).message.split('\n')[0]})`);
     }
-    const s = new RedisConfigSource(client, o);
+    const s = new RedisConfigSource(client, target, o);
     const current = await client.get(s.#versionKey);
     if (current === null) {
       try {
@@ -118,7 +128,7 @@ export class RedisConfigSource implements ConfigSource {
     if (!w.ok) throw new ConfigReadonlyError(w.reason);
     const at = new Date().toISOString();
     const r = await this.client.eval(COMMIT_SCRIPT, 2, this.#versionKey, this.#historyKey,
-      String(base), text, at, meta.actor, meta.summary, `${this.keyPrefix}config:v:`, String(REDIS_HISTORY_LIMIT), this.#channel) as [number, number];
+      String(base), text, at, meta.actor, meta.summary, `${this.#base}v:`, String(REDIS_HISTORY_LIMIT), this.#channel) as [number, number];
     if (Number(r[0]) !== 1) throw new ConfigConflictError(Number(r[1]));
     const version = Number(r[1]);
     if (version > this.#seen) this.#seen = version;
@@ -138,7 +148,8 @@ export class RedisConfigSource implements ConfigSource {
 
   watch(onChange: () => void): void {
     if (this.#sub !== null) return;
-    const sub = this.client.duplicate();
+    // The two classes' duplicate() differ in their arguments; neither is given any.
+    const sub: RedisClient = this.client.isCluster ? (this.client as Cluster).duplicate() : (this.client as Redis).duplicate();
     sub.on('error', () => { /* the poll covers a lost subscription */ });
     sub.on('message', (_channel: string, message: string) => {
       if (Number(message) > this.#seen) onChange();
@@ -163,7 +174,7 @@ export class RedisConfigSource implements ConfigSource {
 
   async #version(n: number): Promise<ConfigVersion | null> {
     if (n <= 0) return null;
-    const h = await this.client.hgetall(`${this.keyPrefix}config:v:${n}`);
+    const h = await this.client.hgetall(`${this.#base}v:${n}`);
     if (h.text === undefined) return null;
     return { version: n, text: h.text, at: h.at ?? '', actor: h.actor ?? '', summary: h.summary ?? '' };
   }

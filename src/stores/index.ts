@@ -5,7 +5,7 @@
  */
 import type { Logger } from 'pino';
 import type { Store } from './types.js';
-import type { StoreConfig } from './schema.js';
+import { DEFAULT_REDIS_URL, type StoreConfig } from './schema.js';
 import { MemoryStore } from './memory.js';
 import { parseDuration } from '../config/units.js';
 
@@ -16,9 +16,9 @@ import { parseDuration } from '../config/units.js';
  */
 export async function createStore(config: StoreConfig, log: Logger, usageRetentionMs?: number): Promise<Store> {
   if (config === 'memory') return new MemoryStore(usageRetentionMs === undefined ? { log } : { log, usageRetentionMs });
-  const { RedisStore } = await import('./redis.js');
+  const [{ RedisStore }, { redisTarget }] = await Promise.all([import('./redis.js'), import('./redis-connect.js')]);
   const r = config.redis;
-  return RedisStore.open({ url: r.url, keyPrefix: r.keyPrefix, timeoutMs: parseDuration(r.timeout), log, ...(usageRetentionMs === undefined ? {} : { usageRetentionMs }) });
+  return RedisStore.open({ url: r.url, target: redisTarget(r), keyPrefix: r.keyPrefix, timeoutMs: parseDuration(r.timeout), log, ...(usageRetentionMs === undefined ? {} : { usageRetentionMs }) });
 }
 
 /** The largest database number accepted in a Redis URL (Redis's own bound is its `databases` setting). */
@@ -33,6 +33,23 @@ const MAX_REDIS_DB = 2_147_483_647;
  */
 export function checkStoreConfig(config: StoreConfig): [string, string][] {
   if (config === 'memory') return [];
+  const r = config.redis;
+  const sentinel = r.sentinels !== undefined;
+  const cluster = r.cluster !== undefined;
+  if (sentinel || cluster) {
+    const out: [string, string][] = [];
+    if (sentinel && cluster) out.push(['.redis.cluster', 'cannot be combined with sentinels: name one topology']);
+    // The default URL cannot be told from one written out; any other URL is a mistake to point out.
+    if (r.url !== DEFAULT_REDIS_URL) out.push(['.redis.url', `is not used with ${sentinel ? 'sentinels' : 'cluster'}: remove it (credentials go in username and password, TLS in tls)`]);
+    if (sentinel && r.name === undefined) out.push(['.redis.name', 'is required with sentinels: the name the Sentinels monitor the primary under (mymaster)']);
+    if (!sentinel && r.name !== undefined) out.push(['.redis.name', 'is only used with sentinels']);
+    if (!sentinel && r.sentinelPassword !== undefined) out.push(['.redis.sentinelPassword', 'is only used with sentinels']);
+    if (cluster && r.db !== undefined && r.db !== 0) out.push(['.redis.db', 'must be 0 with cluster: Redis Cluster has only database 0']);
+    return out;
+  }
+  for (const key of ['name', 'sentinelPassword', 'db', 'username', 'password', 'tls'] as const) {
+    if (r[key] !== undefined) return [[`.redis.${key}`, key === 'name' || key === 'sentinelPassword' ? 'is only used with sentinels' : 'is only used with sentinels or cluster: with url, write it in the URL (redis://user:password@host:port/db, rediss:// for TLS)']];
+  }
   const path = '.redis.url';
   const text = config.redis.url;
   if (!/^rediss?:\/\//.test(text)) return [[path, 'must be a redis:// or rediss:// URL']];

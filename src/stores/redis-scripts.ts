@@ -12,8 +12,9 @@
  * - fixed window: `KEYS[i]:<window number>`, or KEYS[i] itself for a calendar window (the key names it);
  * - sliding window: `KEYS[i]:<window number>` and `KEYS[i]:<window number - 1>`;
  * - token bucket: KEYS[i], holding the TAT as `<base>:<units>` (see tokenBucket in algorithms.ts).
- * The per-window keys are built inside the script, which Redis allows on a standalone server (or one behind
- * Sentinel) but not on Redis Cluster, where every key must be declared in KEYS: Cluster is not supported.
+ * The per-window keys are built inside the script from KEYS[i], so they carry its hash tag: on Redis Cluster
+ * they live in the slot of the declared keys, which is where Redis 7 lets a script touch keys it did not
+ * declare. Every KEYS[i] of one call MUST share one hash tag there (rate limits: `rl:{<route>}:`).
  *
  * Expiries are relative (SET ... PX ttl, with ttl computed from the caller's `now`), so a counter lives as
  * long as its window plus a grace whatever the skew between the gateway's clock and Redis's.
@@ -181,7 +182,8 @@ return reply
 
 /**
  * USAGE_SCRIPT adds one batch of usage records, at most once per batch id.
- * KEYS: the batch's marker (`${keyPrefix}ub:<batchId>`), then one usage hash per record (a key may repeat).
+ * KEYS: the batch's marker (`${keyPrefix}ub:<batchId>`; on Redis Cluster `${keyPrefix}ub:{<consumer>}:<batchId>`,
+ * with one call per consumer), then one usage hash per record (a key may repeat).
  * ARGV: the marker's lifetime (ms), the usage keys' lifetime (ms), then field and count per record.
  * Returns -1 when the marker already exists (the batch was applied before: a resend after a lost reply),
  * else the number of records skipped.

@@ -1,7 +1,9 @@
 /**
- * The Redis store: counters shared by every gateway on one Redis (standalone or behind Sentinel; Redis
- * Cluster is not supported, see redis-scripts.ts), exact across instances because each consume or peek is
- * one Lua script (one round trip, atomic). Usage is one hash per consumer and hour.
+ * The Redis store: counters shared by every gateway on one Redis (a single server, a primary behind Redis
+ * Sentinel, or a Redis Cluster: see redis-connect.ts), exact across instances because each consume or peek
+ * is one Lua script (one round trip, atomic). Usage is one hash per consumer and hour. On a Cluster, the
+ * keys of one script call share a hash tag: a limit check's keys the route's (`rl:{<route>}:`, from the
+ * rate-limit feature), a usage batch's the consumer's (`u:{<consumer>}:<hour>`, one script per consumer).
  *
  * A Redis that goes away must cost a request no more than `timeoutMs`: commands are never queued while the
  * connection is down (they fail at once), every command has that timeout, and the client reconnects forever
@@ -14,7 +16,7 @@
  *
  * Usage is added at most once per batch id (USAGE_SCRIPT): a resend after a lost reply is a no-op.
  */
-import { Redis } from 'ioredis';
+import { createRedisClient, type RedisClient, type RedisTarget } from './redis-connect.js';
 import type { Logger } from 'pino';
 import { StoreError, type ConsumeResult, type LimitCheck, type LimitState, type Store, type StoreHealth, type UsageRecord } from './types.js';
 import { ALGORITHM_CODE, DEFAULT_USAGE_RETENTION_MS, HOUR_MS, checkUsageRange, compareUsage } from './algorithms.js';
@@ -24,6 +26,8 @@ import { LIMIT_SCRIPT, USAGE_SCRIPT } from './redis-scripts.js';
 export interface RedisStoreOptions {
   /** `redis://[user:password@]host:port[/db]` or `rediss://` for TLS. */
   url: string;
+  /** Sentinel or Cluster (redisTarget of `store.redis`); wins over `url` when set. */
+  target?: RedisTarget;
   /** Prefix of every key written (several gateways or other users may share the Redis). */
   keyPrefix: string;
   /** Longest wait for one command, in ms. */
@@ -75,7 +79,9 @@ interface ScriptCommands {
 /** RedisStore keeps counters and usage in Redis. Build it with `RedisStore.open`. */
 export class RedisStore implements Store {
   readonly kind = 'redis' as const;
-  readonly #client: Redis;
+  readonly #client: RedisClient;
+  /** Redis Cluster: usage keys carry the consumer as their hash tag, and a batch is one script per consumer. */
+  readonly #cluster: boolean;
   readonly #prefix: string;
   readonly #log: Logger;
   readonly #usageRetentionMs: number;
@@ -98,7 +104,9 @@ export class RedisStore implements Store {
     this.#usageRetentionMs = options.usageRetentionMs ?? DEFAULT_USAGE_RETENTION_MS;
     this.#usageMarkerMs = Math.min(USAGE_BATCH_MARKER_MS, this.#usageRetentionMs);
     this.#timeoutMs = options.timeoutMs;
-    this.#client = new Redis(options.url, {
+    const target = options.target ?? { kind: 'standalone', url: options.url };
+    this.#cluster = target.kind === 'cluster';
+    this.#client = createRedisClient(target, {
       // Fail fast while down: a queued command would hold its request past the timeout.
       enableOfflineQueue: false,
       // Reject commands in flight as soon as the connection drops, and never resend them after a
@@ -142,7 +150,7 @@ export class RedisStore implements Store {
    * client is the connection, for other features that keep shared state in the same Redis (the response
    * cache). Its settings fail fast while Redis is down; users MUST bound their own commands in time.
    */
-  get client(): Redis {
+  get client(): RedisClient {
     return this.#client;
   }
 
@@ -173,20 +181,24 @@ export class RedisStore implements Store {
    */
   async addUsage(records: readonly UsageRecord[], batchId: string): Promise<void> {
     if (records.length === 0) return;
-    const chunks = Math.ceil(records.length / USAGE_CHUNK);
-    const sends: Promise<unknown>[] = new Array(chunks);
-    for (let c = 0; c < chunks; c++) {
-      const from = c * USAGE_CHUNK;
-      const to = Math.min(records.length, from + USAGE_CHUNK);
-      // A batch of one chunk keeps the plain id; larger ones number their chunks.
-      const keys: string[] = [`${this.#prefix}ub:${chunks === 1 ? batchId : `${batchId}.${c}`}`];
-      const argv: (string | number)[] = [this.#usageMarkerMs, this.#usageRetentionMs];
-      for (let i = from; i < to; i++) {
-        const r = records[i]!;
-        keys.push(this.#usageKey(r.consumer, r.hour));
-        argv.push(`${r.route}\t${r.statusClass}`, r.count);
+    const sends: Promise<unknown>[] = [];
+    // On a Cluster a script's keys must share a slot: one group (and marker) per consumer, in the order of
+    // their first record, so a resent batch is cut the same way.
+    for (const [tag, group] of this.#cluster ? byConsumer(records) : [['', records] as const]) {
+      const chunks = Math.ceil(group.length / USAGE_CHUNK);
+      for (let c = 0; c < chunks; c++) {
+        const from = c * USAGE_CHUNK;
+        const to = Math.min(group.length, from + USAGE_CHUNK);
+        // A batch of one chunk keeps the plain id; larger ones number their chunks.
+        const keys: string[] = [`${this.#prefix}ub:${tag}${chunks === 1 ? batchId : `${batchId}.${c}`}`];
+        const argv: (string | number)[] = [this.#usageMarkerMs, this.#usageRetentionMs];
+        for (let i = from; i < to; i++) {
+          const r = group[i]!;
+          keys.push(this.#usageKey(r.consumer, r.hour));
+          argv.push(`${r.route}\t${r.statusClass}`, r.count);
+        }
+        sends.push((this.#client as unknown as ScriptCommands).ghUsage(keys.length, keys, argv));
       }
-      sends[c] = (this.#client as unknown as ScriptCommands).ghUsage(keys.length, keys, argv);
     }
     let replies: unknown[];
     try {
@@ -299,7 +311,7 @@ export class RedisStore implements Store {
   }
 
   #usageKey(consumer: string, hour: number): string {
-    return `${this.#prefix}u:${consumer}:${hour}`;
+    return this.#cluster ? `${this.#prefix}u:{${consumer}}:${hour}` : `${this.#prefix}u:${consumer}:${hour}`;
   }
 
   /** Notes that Redis answered: the end of an outage, if one is open. */
@@ -373,6 +385,21 @@ export class RedisStore implements Store {
       this.#client.once('ready', done);
     });
   }
+}
+
+/**
+ * byConsumer splits usage records by consumer, each group tagged `{<consumer>}:` for its marker key (the
+ * usage keys' hash tag), in the order of each consumer's first record.
+ */
+function byConsumer(records: readonly UsageRecord[]): Map<string, UsageRecord[]> {
+  const out = new Map<string, UsageRecord[]>();
+  for (const r of records) {
+    const tag = `{${r.consumer}}:`;
+    const group = out.get(tag);
+    if (group === undefined) out.set(tag, [r]);
+    else group.push(r);
+  }
+  return out;
 }
 
 /** Whether Redis answered this one command with an error that does not mean it is unavailable. */

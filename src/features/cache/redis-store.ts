@@ -9,6 +9,7 @@
  * (status, headers, times, Vary, validators), that JSON, then the body. Expiry is Redis's own (PX).
  */
 import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../stores/redis-connect.js';
 import type { Logger } from 'pino';
 import type { Clock } from '../../core/clock.js';
 import { CacheEntry, type CacheStore } from './store.js';
@@ -21,7 +22,7 @@ const SCAN_COUNT = 1000;
 /** RedisCacheStore keeps cache entries in Redis. */
 export class RedisCacheStore implements CacheStore {
   readonly kind = 'redis' as const;
-  readonly #client: Redis;
+  readonly #client: RedisClient;
   /** `<keyPrefix>cache:` */
   readonly #prefix: string;
   readonly #log: Logger;
@@ -29,7 +30,7 @@ export class RedisCacheStore implements CacheStore {
   /** Whether the last command failed (so an outage is logged once, and its end once). */
   #failing: boolean;
 
-  constructor(client: Redis, keyPrefix: string, log: Logger, now: Clock) {
+  constructor(client: RedisClient, keyPrefix: string, log: Logger, now: Clock) {
     this.#client = client;
     this.#prefix = keyPrefix + 'cache:';
     this.#log = log;
@@ -66,17 +67,33 @@ export class RedisCacheStore implements CacheStore {
   /**
    * purge deletes every key under the prefix, SCANning in steps (Redis keeps serving in between) and
    * UNLINKing each step's keys (freed in the background). Unlike get and set it rejects when Redis cannot
-   * be reached: a purge that silently did nothing would mislead the operator.
+   * be reached: a purge that silently did nothing would mislead the operator. On a Redis Cluster each
+   * primary is scanned in turn, and keys are unlinked one per command (in one pipeline per step): the keys
+   * of one step lie in many slots, which one UNLINK may not span.
    */
   async purge(prefix: string): Promise<number> {
     const pattern = escapeGlob(this.#prefix + prefix) + '*';
-    let cursor = '0';
+    const cluster = this.#client.isCluster;
+    const nodes: readonly Redis[] = cluster ? (this.#client as unknown as { nodes(role: 'master'): Redis[] }).nodes('master') : [this.#client as Redis];
     let n = 0;
-    do {
-      const [next, keys] = await this.#client.scan(cursor, 'MATCH', pattern, 'COUNT', SCAN_COUNT);
-      cursor = next;
-      if (keys.length > 0) n += await this.#client.unlink(...keys);
-    } while (cursor !== '0');
+    for (const node of nodes) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', SCAN_COUNT);
+        cursor = next;
+        if (keys.length === 0) continue;
+        if (!cluster) {
+          n += await node.unlink(...keys);
+          continue;
+        }
+        const pipeline = node.pipeline();
+        for (const key of keys) pipeline.unlink(key);
+        for (const [err, count] of (await pipeline.exec()) ?? []) {
+          if (err !== null) throw err;
+          n += Number(count);
+        }
+      } while (cursor !== '0');
+    }
     return n;
   }
 

@@ -21,7 +21,7 @@ export interface CompiledLimit {
   readonly algorithm: LimitAlgorithm;
   readonly limit: number;
   readonly windowMs: number;
-  /** `rl:<route>:<policy>:` — the key's fixed part. */
+  /** `rl:{<route>}:<policy>:` — the key's fixed part. */
   readonly prefix: string;
   readonly parts: readonly Part[];
   /** Header names (lower-case) for Part.Header entries, aligned with `parts` (empty string elsewhere). */
@@ -52,8 +52,9 @@ export function compileLimits(config: RateLimitConfig, routeName: string, scope:
       limit: e.limit,
       windowMs: parseDuration(e.per),
       // The index keeps two unnamed limits with equal numbers apart; the name is not part of the key, so
-      // renaming a policy does not reset its counters.
-      prefix: `rl:${routeName}:${scope}${i}:`,
+      // renaming a policy does not reset its counters. The route is the key's hash tag: on Redis Cluster
+      // every counter one request checks (all in one script) must be in one slot.
+      prefix: `rl:{${routeName}}:${scope}${i}:`,
       parts: by.map(partOf),
       headers: by.map((b) => (b.startsWith('header:') ? b.slice(7).toLowerCase() : '')),
       legacy: e.legacyHeaders,
