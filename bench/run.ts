@@ -6,7 +6,7 @@
 // Exit code: 0 when every target ran or was skipped as unavailable; 1 on a harness failure (a server that
 // does not start or dies under load, autocannon failing); 2 on bad flags. Never on a low number:
 // benchmarks report, tests judge. See docs/benchmarks.md.
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -49,6 +49,9 @@ const USAGE = `Usage: npm run bench -- [options]     (or: node dist/bench/run.js
                     scenarios: ${SCENARIOS.map((s) => s.name).join(', ')}
                     websocket: the WebSocket echo part (direct and through a websocket: route),
                     which runs after the HTTP targets when no --only is given or it is named
+  --workers N       run the Gatehouse targets as N worker processes (start --workers N; default 1);
+                    above 1, CPU and RSS cover the primary and its workers, and the plain gatehouse
+                    target's get-64b is also measured with 1 worker, for the scaling ratio
   --keep-logs       keep the temp folder with the generated configs and every server's stdout/stderr
   --help            this text
 `;
@@ -59,6 +62,8 @@ interface BenchOptions extends LoadOptions {
   scenarios: Scenario[];
   only: string[];
   keepLogs: boolean;
+  /** Worker processes of every Gatehouse target (`gatehouse start --workers N`). */
+  workers: number;
 }
 
 class UsageError extends Error {}
@@ -82,6 +87,7 @@ function parseOptions(argv: string[]): BenchOptions | 'help' {
         connections: { type: 'string', default: '50' },
         only: { type: 'string', multiple: true },
         'keep-logs': { type: 'boolean', default: false },
+        workers: { type: 'string', default: '1' },
         help: { type: 'boolean', short: 'h', default: false },
       },
       allowPositionals: false,
@@ -100,6 +106,8 @@ function parseOptions(argv: string[]): BenchOptions | 'help' {
   const onlyScenarios = SCENARIOS.filter((s) => only.includes(s.name));
   const connections = positive('connections', values.connections, false);
   if (!Number.isInteger(connections)) throw new UsageError('--connections must be an integer');
+  const workers = positive('workers', values.workers, false);
+  if (!Number.isInteger(workers)) throw new UsageError('--workers must be an integer');
   return {
     durationS: positive('duration', values.duration, false),
     warmupS: positive('warmup', values.warmup, true),
@@ -109,6 +117,7 @@ function parseOptions(argv: string[]): BenchOptions | 'help' {
     scenarios: onlyScenarios.length > 0 ? onlyScenarios : [...SCENARIOS],
     only,
     keepLogs: values['keep-logs'],
+    workers,
   };
 }
 
@@ -139,16 +148,57 @@ function printStartFailure(err: unknown): void {
   }
 }
 
-function startTarget(target: Target, upstreamUrl: string, opts: BenchOptions, logDir: string): Promise<ChildServer> {
+async function startTarget(target: Target, upstreamUrl: string, opts: BenchOptions, logDir: string, workers = opts.workers): Promise<ChildServer> {
   let args: string[];
   if (target.kind === 'yardstick') {
     args = [YARDSTICK_JS, '--upstream', upstreamUrl, '--connections', String(2 * opts.connections)];
   } else {
     const configFile = join(logDir, `${target.name}.yaml`);
     writeFileSync(configFile, target.config!(upstreamUrl));
-    args = [GATEHOUSE_BIN, 'start', '-c', configFile];
+    args = [GATEHOUSE_BIN, 'start', '-c', configFile, '--workers', String(workers)];
   }
-  return ChildServer.start({ name: target.name, args, cwd: ROOT, logDir, timeoutMs: START_TIMEOUT_MS });
+  const child = await ChildServer.start({ name: target.name, args, cwd: ROOT, logDir, timeoutMs: START_TIMEOUT_MS });
+  // The first worker's listening line comes before the others listen: wait for the primary's word that all do.
+  if (target.kind === 'gatehouse' && workers > 1) {
+    const deadline = Date.now() + START_TIMEOUT_MS;
+    while (!readText(child.stdoutPath).includes('"event":"cluster_started"')) {
+      if (child.exited || Date.now() >= deadline) {
+        await child.stop();
+        throw new ChildStartError(`${target.name}: not every one of ${workers} workers started within ${START_TIMEOUT_MS / 1000} s`, child.stderrTail());
+      }
+      await sleep(20);
+    }
+  }
+  return child;
+}
+
+function readText(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+/** family is `pid` and its children (a cluster primary's workers), from /proc; just `pid` without /proc. */
+function family(pid: number): number[] {
+  try {
+    const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim();
+    return children === '' ? [pid] : [pid, ...children.split(/\s+/).map(Number)];
+  } catch {
+    return [pid];
+  }
+}
+
+/** sumOver adds `read` over `pids`; null when any is unreadable. */
+function sumOver(pids: readonly number[], read: (pid: number) => number | null): number | null {
+  let total = 0;
+  for (const p of pids) {
+    const v = read(p);
+    if (v === null) return null;
+    total += v;
+  }
+  return total;
 }
 
 /** runTarget starts one target (unless direct), runs every scenario against it, stops it, and appends one
@@ -179,7 +229,7 @@ async function runTarget(target: Target, upstream: ChildServer, opts: BenchOptio
     }
     url = target.protocol === 'h2' ? child.url.replace(/^https:/, 'h2:') : child.url;
     await sleep(IDLE_SETTLE_MS);
-    status.idleRssBytes = rssBytes(child.pid);
+    status.idleRssBytes = sumOver(family(child.pid), rssBytes);
   }
   status.url = url;
   log(`${target.name}: ${url}${child !== null ? ` (pid ${child.pid})` : ''}`);
@@ -205,11 +255,12 @@ async function runTarget(target: Target, upstream: ChildServer, opts: BenchOptio
     for (const scenario of scenarios) {
       await warmUp(url, scenario, target.headers, opts);
 
-      const pid = child?.pid ?? null;
-      const peakScope = pid === null ? null : resetPeakRss(pid) ? 'scenario' : 'process';
-      const cpuBefore = pid === null ? null : cpuMs(pid);
+      // With --workers above 1, the primary and its workers together (sums of each one's numbers).
+      const pids = child === null ? null : family(child.pid);
+      const peakScope = pids === null ? null : pids.every(resetPeakRss) ? 'scenario' : 'process';
+      const cpuBefore = pids === null ? null : sumOver(pids, cpuMs);
       const load = await measure(url, scenario, target.headers, opts);
-      const cpuAfter = pid === null ? null : cpuMs(pid);
+      const cpuAfter = pids === null ? null : sumOver(pids, cpuMs);
       const cpu = cpuBefore === null || cpuAfter === null ? null : cpuAfter - cpuBefore;
 
       if (child !== null && child.exited) {
@@ -225,7 +276,7 @@ async function runTarget(target: Target, upstream: ChildServer, opts: BenchOptio
         kind: target.kind,
         scenario: scenario.name,
         load,
-        peakRssBytes: pid === null ? null : peakRssBytes(pid),
+        peakRssBytes: pids === null ? null : sumOver(pids, peakRssBytes),
         peakRssScope: peakScope,
         cpuMs: cpu,
         cpuUsPerRequest: cpu === null || load.requests === 0 ? null : (cpu * 1000) / load.requests,
@@ -242,6 +293,57 @@ async function runTarget(target: Target, upstream: ChildServer, opts: BenchOptio
     }
   }
   return status;
+}
+
+/** SCALING_TARGET and SCALING_SCENARIO are what `--workers N` measures with 1 and with N workers. */
+const SCALING_TARGET = 'gatehouse';
+const SCALING_SCENARIO = 'get-64b';
+
+/** Scaling is the plain route's throughput with 1 worker and with N, or why it was not measured. */
+interface Scaling { workers: number; scenario: string; oneWorker: number | null; nWorkers: number | null; ratio: number | null; problem: string | null }
+
+/** measureOnce starts the target with `workers` workers and measures one scenario (warmed up as runTarget does). */
+async function measureOnce(target: Target, scenario: Scenario, upstream: ChildServer, opts: BenchOptions, logDir: string, workers: number): Promise<number> {
+  const child = await startTarget({ ...target, name: `${target.name}-w${workers}` }, upstream.url, opts, logDir, workers);
+  try {
+    await sleep(IDLE_SETTLE_MS);
+    log(`${target.name} with ${workers} worker${workers === 1 ? '' : 's'}: ${child.url} (pid ${child.pid})`);
+    // Twice, as runTarget's warm-up pass and the scenario's own warm-up.
+    await warmUp(child.url, scenario, target.headers, opts);
+    await warmUp(child.url, scenario, target.headers, opts);
+    const load = await measure(child.url, scenario, target.headers, opts);
+    log(`  ${scenario.name.padEnd(8)} ${Math.round(load.requestsPerSecond).toLocaleString('en-US').padStart(8)} req/s  non-2xx ${load.non2xx}  errors ${load.errors}`);
+    return load.requestsPerSecond;
+  } finally {
+    await child.stop();
+  }
+}
+
+/**
+ * runScaling measures the plain gatehouse target's get-64b with 1 worker, and takes the N-worker number
+ * from the main table (measuring it too when --only left it out).
+ */
+async function runScaling(upstream: ChildServer, opts: BenchOptions, logDir: string, rows: Row[]): Promise<Scaling> {
+  const out: Scaling = { workers: opts.workers, scenario: SCALING_SCENARIO, oneWorker: null, nWorkers: null, ratio: null, problem: null };
+  const target = TARGETS.find((t) => t.name === SCALING_TARGET)!;
+  const scenario = SCENARIOS.find((x) => x.name === SCALING_SCENARIO)!;
+  if (!existsSync(GATEHOUSE_BUILT_MARKER)) { out.problem = 'the gateway is not built'; return out; }
+  try {
+    out.oneWorker = await measureOnce(target, scenario, upstream, opts, logDir, 1);
+    out.nWorkers = rows.find((r) => r.target === SCALING_TARGET && r.scenario === SCALING_SCENARIO)?.load.requestsPerSecond ??
+      await measureOnce(target, scenario, upstream, opts, logDir, opts.workers);
+    out.ratio = out.oneWorker > 0 ? out.nWorkers / out.oneWorker : null;
+  } catch (err) {
+    printStartFailure(err);
+    out.problem = err instanceof Error ? err.message : String(err);
+  }
+  return out;
+}
+
+function formatScaling(s: Scaling): string {
+  const rps = (n: number | null): string => n === null ? '-' : `${Math.round(n).toLocaleString('en-US')} req/s`;
+  return `workers (${SCALING_TARGET} ${s.scenario}): 1 → ${rps(s.oneWorker)}, ${s.workers} → ${rps(s.nWorkers)}, scaling ${s.ratio === null ? '-' : `${s.ratio.toFixed(2)}x`}` +
+    (s.problem === null ? '' : ` (${s.problem})`);
 }
 
 /** WsRun is the WebSocket part's outcome: direct and through the gateway, or why it did not run. */
@@ -304,7 +406,8 @@ async function main(argv: string[]): Promise<number> {
   const perScenarioS = opts.durationS + 2 * opts.warmupS;
   const headline = `node ${process.version}, ${process.platform} ${process.arch}, ${cpuList.length} CPUs` +
     ` (${cpuList[0]?.model.trim() ?? 'unknown'}); ${opts.connections} connections,` +
-    ` ${opts.durationS} s measured after ${opts.warmupS} s warm-up per scenario`;
+    ` ${opts.durationS} s measured after ${opts.warmupS} s warm-up per scenario` +
+    (opts.workers > 1 ? `; gatehouse on ${opts.workers} workers` : '');
   log(`gatehouse bench: ${headline}`);
   const runs = opts.targets.reduce((n, t) => n + (t.scenarios === undefined ? opts.scenarios.length : opts.scenarios.filter((x) => t.scenarios!.includes(x.name)).length), 0);
   log(`about ${Math.ceil(perScenarioS * runs)} s of load (${runs} target x scenario runs)`);
@@ -347,12 +450,14 @@ async function main(argv: string[]): Promise<number> {
       return 1;
     }
   }
+  const scaling = opts.workers > 1 ? await runScaling(upstream, opts, tempDir, rows) : null;
   const ws = opts.only.length === 0 || opts.only.includes('websocket') ? await runWebSocket(upstream, opts, tempDir) : null;
   await upstream.stop();
   addRatios(rows);
 
   process.stdout.write(`\ngatehouse bench: ${headline}\n\n${formatTable(rows)}\n\n${formatTargets(statuses)}\n`);
   if (ws !== null) process.stdout.write(`\n${formatWs(ws, opts)}\n`);
+  if (scaling !== null) process.stdout.write(`\n${formatScaling(scaling)}\n`);
   if (busyWarning !== null) process.stdout.write(`${busyWarning}\n`);
   if (rows.some((r) => r.peakRssScope === 'process')) {
     process.stdout.write('* peak RSS since the process started (the kernel refused to reset it per scenario)\n');
@@ -370,11 +475,12 @@ async function main(argv: string[]): Promise<number> {
     },
     options: {
       durationS: opts.durationS, warmupS: opts.warmupS, connections: opts.connections,
-      yardstickPoolConnections: 2 * opts.connections, only: opts.only,
+      yardstickPoolConnections: 2 * opts.connections, only: opts.only, workers: opts.workers,
     },
     targets: statuses,
     rows,
     websocket: ws,
+    scaling,
   };
   writeFileSync(RESULTS_FILE, `${JSON.stringify(json, null, 2)}\n`);
   process.stdout.write(`\nresults: ${RESULTS_FILE}\n`);

@@ -20,7 +20,7 @@ import type { Exchange } from './core/exchange.js';
 import { Counters } from './stores/counters.js';
 import type { Clock } from './core/clock.js';
 import { AccessLog, accessLogDestination } from './observability/access-log.js';
-import { AdminServer } from './admin/server.js';
+import { AdminServer, type MetricsSource } from './admin/server.js';
 import { ConfigControl, type ApplyMeta, type ApplyResult } from './admin/control.js';
 import { StatsSink } from './admin/stats.js';
 import { createTracer, type TracerOptions } from './observability/tracing.js';
@@ -45,6 +45,16 @@ export interface StartOptions {
   accessDestination?: DestinationStream;
   /** Exporter settings for tests (a short batch delay). */
   tracing?: TracerOptions;
+  /** Set by a cluster worker (src/cluster/worker.ts); absent in a single process. */
+  cluster?: ClusterRole;
+}
+
+/** ClusterRole is what differs in a cluster worker: who binds the admin listener, and what /metrics covers. */
+export interface ClusterRole {
+  /** Whether this worker binds the admin listener (one worker does; the others keep metrics for its scrapes). */
+  readonly adminListener: boolean;
+  /** metrics returns the /metrics source covering every worker, given this worker's own metrics. */
+  metrics(local: GatewayMetrics): MetricsSource;
 }
 
 /** RunningGateway is a started gateway. */
@@ -61,6 +71,8 @@ export interface RunningGateway {
   readonly counters: Counters;
   /** Base URL of the admin listener (http://127.0.0.1:9080), or null when `admin:` is not set. */
   readonly adminUrl: string | null;
+  /** The live config's `listen.shutdownTimeout`, in ms (how long close() may drain). */
+  readonly shutdownTimeoutMs: number;
 }
 
 /** startGateway loads the config, listens, and returns the running gateway; throws ConfigError on a bad config. */
@@ -77,6 +89,11 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
   let tlsSettings: TlsSettings | null;
   let counters: Counters;
   try {
+    // Workers share each listening port through the primary, where a port 0 would be a different port per
+    // listener and worker: the admin listener (in one worker only) must have a fixed one.
+    if (opts.cluster !== undefined && loaded.config.admin?.port === 0) {
+      throw new ConfigError([{ path: 'admin.port', message: 'must be a fixed port with --workers above 1 (0 picks a different port per worker)', file: basename(file), line: loaded.lineOf(['admin', 'port']) }]);
+    }
     await preloadFor(loaded.config);
     // What can fail on the user's input (an access-log path) comes before what must be cleaned up (the store).
     const accessCfg = loaded.config.log.access;
@@ -115,8 +132,10 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
   runtime.start();
   let admin: AdminServer | null = null;
   let adminUrl: string | null = null;
-  if (loaded.config.admin !== undefined) {
-    admin = new AdminServer(loaded.config.admin, { runtime: () => gateway.runtime, counters: () => counters, metrics, draining: () => gateway.draining, control, stats });
+  // In a cluster, every worker answers the primary's scrapes; the one with the admin listener serves them merged.
+  const adminMetrics = metrics !== null && opts.cluster !== undefined ? opts.cluster.metrics(metrics) : metrics;
+  if (loaded.config.admin !== undefined && opts.cluster?.adminListener !== false) {
+    admin = new AdminServer(loaded.config.admin, { runtime: () => gateway.runtime, counters: () => counters, metrics: adminMetrics, draining: () => gateway.draining, control, stats });
     try {
       const a = await admin.listen(loaded.config.admin.host, loaded.config.admin.port);
       adminUrl = `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
@@ -240,7 +259,11 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);
   }
-  return { gateway, url, port: address.port, reload, close, adminUrl, get counters() { return counters; } };
+  return {
+    gateway, url, port: address.port, reload, close, adminUrl,
+    get counters() { return counters; },
+    get shutdownTimeoutMs() { return parseDuration(loaded.config.listen.shutdownTimeout); },
+  };
 }
 
 /**

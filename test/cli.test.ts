@@ -96,8 +96,9 @@ describe('gatehouse CLI', () => {
     const up = await startUpstream('hup');
     const cfg = (path: string) => `listen: { host: 127.0.0.1, port: 0 }\nservices:\n  a: { targets: ["${up.url}"] }\nroutes:\n  - name: a\n    match: { path: ${path} }\n    service: a\n`;
     const file = tmp(cfg('/one'));
-    // --no-watch: only the signal can have reloaded it.
-    const child = spawn(process.execPath, [bin, 'start', '-c', file, '--no-watch'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // --no-watch: only the signal can have reloaded it. --workers 1: one process, where SIGHUP is a hot reload
+    // (a cluster's primary answers it with a rolling restart: test/cluster.test.ts).
+    const child = spawn(process.execPath, [bin, 'start', '-c', file, '--no-watch', '--workers', '1'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     const waitFor = (re: RegExp) => new Promise<RegExpExecArray>((resolve, reject) => {
       const t = setTimeout(() => reject(new Error(`timed out waiting for ${re}: ${out}`)), 10_000);

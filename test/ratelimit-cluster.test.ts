@@ -24,7 +24,8 @@ interface Instance { child: ChildProcess; url: string; out: () => string }
 
 /** startInstance runs `gatehouse start` and resolves with the URL it prints. */
 function startInstance(file: string): Promise<Instance> {
-  const child = spawn(process.execPath, [bin, 'start', '-c', file, '--no-watch'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // --workers 1: three single processes, each counting in Redis (not one machine's cluster).
+  const child = spawn(process.execPath, [bin, 'start', '-c', file, '--no-watch', '--workers', '1'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stderr!.on('data', (c: Buffer) => { out += c.toString(); });
   return new Promise((resolve, reject) => {

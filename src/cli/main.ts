@@ -3,6 +3,7 @@
  * `start` and `demo` keep running.
  */
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { loadConfigFile } from '../config/load.js';
@@ -20,11 +21,19 @@ import { runCachePurge } from './cache.js';
 import { loadTlsSettings } from '../listen/tls.js';
 import { runDiff } from './diff.js';
 import { runImportOpenApi } from './import-openapi.js';
+import { runWorker, workerIndex } from '../cluster/worker.js';
+import { defaultPidFile, sendReload, writePidFile } from '../cluster/pid-file.js';
 
 const HELP = `gatehouse — an API gateway
 
 Usage:
-  gatehouse start    [-c FILE]          start the gateway (default config: ./gatehouse.yaml)
+  gatehouse start    [-c FILE] [--workers N]
+                                 start the gateway (default config: ./gatehouse.yaml) on N
+                                 worker processes (default: one per CPU core; 1: a single
+                                 process); docs/workers.md
+  gatehouse reload   [-c FILE | --pid-file FILE | --pid PID]
+                                 restart the workers one at a time (SIGHUP to the gateway;
+                                 a single process reloads its config)
   gatehouse validate [-c FILE]          check a config; exit 0 if valid, 1 if not
   gatehouse routes   [-c FILE] [--json] print the compiled route table in match order
   gatehouse diff OLD NEW [--json]       what NEW would change relative to OLD (routes, services,
@@ -55,6 +64,10 @@ Options:
   -c, --config FILE   the config file (YAML or JSON); default ./gatehouse.yaml
   --no-watch          (start) reload only on SIGHUP, not when the file changes
   --pretty            (start) render log and access lines for a terminal instead of JSON
+  --workers N         (start) worker processes; default: the number of CPU cores
+  --pid-file FILE     (start, reload) where the gateway's pid is written; default: .gatehouse.pid
+                      beside the config file (written with --workers above 1, or when given)
+  --pid PID           (reload) the process to signal
   --json              (routes, keys new) print JSON
   --prefix P          (keys new) key prefix, default gh_live_; (cache purge) path prefix
   --route NAME        (cache purge) the route whose cache to purge
@@ -101,6 +114,9 @@ export async function main(argv: string[]): Promise<number> {
         // Node 20's parseArgs has no --no-X negation, so the flag is spelled out.
         'no-watch': { type: 'boolean' },
         pretty: { type: 'boolean' },
+        workers: { type: 'string' },
+        'pid-file': { type: 'string' },
+        pid: { type: 'string' },
         service: { type: 'string' },
         out: { type: 'string' },
         per: { type: 'string' },
@@ -120,16 +136,48 @@ export async function main(argv: string[]): Promise<number> {
   if (command === undefined) { process.stderr.write(`${HELP}\n`); return 2; }
   const file = values.config ?? 'gatehouse.yaml';
   switch (command) {
-    case 'start':
+    case 'start': {
+      const workers = values.workers === undefined ? availableParallelism() : Number(values.workers);
+      if (!Number.isInteger(workers) || workers < 1) {
+        process.stderr.write(`--workers must be a whole number of at least 1, got "${values.workers}"\n`);
+        return 2;
+      }
+      const index = workerIndex();
       try {
         const pretty = values.pretty === true ? await prettyDestination() : null;
+        if (index !== null) {
+          // A cluster worker: the primary forked this same command line.
+          await runWorker(index, { configFile: file, watch: values['no-watch'] !== true, pretty });
+          return await new Promise<number>(() => { /* runs until a signal ends the process */ });
+        }
+        if (workers > 1) {
+          const { runPrimary } = await import('../cluster/primary.js');
+          return await runPrimary({ workers, pidFile: values['pid-file'] ?? defaultPidFile(file), pretty });
+        }
+        if (values['pid-file'] !== undefined) {
+          const problem = writePidFile(values['pid-file']);
+          if (problem !== null) process.stderr.write(`gatehouse: the pid file cannot be written: ${problem}\n`);
+        }
         await startGateway({
           configFile: file, signals: true, watch: values['no-watch'] !== true,
           ...(pretty === null ? {} : { logDestination: pretty, accessDestination: pretty }),
         });
         return await new Promise<number>(() => { /* runs until a signal ends the process */ });
       } catch (err) {
-        return reportLoadError(err, file);
+        const code = reportLoadError(err, file);
+        // A worker's channel to its primary would keep it alive: it exits here, its message written.
+        if (index !== null) process.exit(code);
+        return code;
+      }
+    }
+    case 'reload':
+      try {
+        const pid = sendReload({ pid: values.pid, pidFile: values['pid-file'], configFile: file });
+        process.stdout.write(`sent SIGHUP to gatehouse (pid ${pid})\n`);
+        return 0;
+      } catch (err) {
+        process.stderr.write(`gatehouse reload: ${(err as Error).message}\n`);
+        return 1;
       }
     case 'validate':
       return validate(file);

@@ -1,6 +1,7 @@
 /**
- * The store conformance suite: one set of cases run against every store (memory, and Redis when one is
- * reachable), so a limit counts the same whichever store holds it. Time is injected (`now` walks forward by
+ * The store conformance suite: one set of cases run against every store (memory, Redis when one is
+ * reachable, and a cluster worker's IpcStore over an in-process channel to the primary's memory store), so a
+ * limit counts the same whichever store holds it. Time is injected (`now` walks forward by
  * hand, nothing sleeps); the expected numbers of the key points are worked out by hand in the comments, and
  * a longer pseudo-random sequence must give identical answers from both stores.
  *
@@ -17,6 +18,8 @@ import { DEFAULT_MAX_KEYS, MemoryStore } from './memory.js';
 import { RedisStore } from './redis.js';
 import { REDIS_URL } from '../../test/helpers/redis.js';
 import type { ConsumeResult, LimitAlgorithm, LimitCheck, LimitState, Store, UsageRecord } from './types.js';
+import { EventEmitter } from 'node:events';
+import { IpcStore, IpcStoreHost, type IpcChannel, type ReplyPort } from '../cluster/ipc-store.js';
 
 const CI = process.env.CI === 'true';
 /** A whole hour in Unix ms (so also a whole second and minute): window arithmetic below starts from it. */
@@ -61,9 +64,29 @@ function openRedis(prefix = `${RUN_PREFIX}${redisStores++}:`): Promise<RedisStor
 }
 const redisFactory: StoreFactory = { name: 'redis', open: () => openRedis() };
 
+/**
+ * A cluster worker's store (src/cluster/ipc-store.ts) over an in-process channel pair to a primary's host:
+ * each message is serialized to JSON, as the cluster's IPC channel does, and delivered on a later turn.
+ */
+const ipcFactory: StoreFactory = {
+  name: 'ipc (cluster worker to primary)',
+  open: async () => {
+    const host = new IpcStoreHost(silent);
+    const worker = new EventEmitter();
+    const toWorker: ReplyPort = { send: (m) => { const copy: unknown = JSON.parse(JSON.stringify(m)); setImmediate(() => worker.emit('message', copy)); } };
+    const channel: IpcChannel = {
+      send: (m) => { const copy: unknown = JSON.parse(JSON.stringify(m)); setImmediate(() => host.handle(copy, toWorker)); },
+      on: (event, listener) => worker.on(event, listener),
+      off: (event, listener) => worker.off(event, listener),
+    };
+    return new IpcStore(channel, { log: silent });
+  },
+};
+
 const FACTORIES: { factory: StoreFactory; skip: string | false }[] = [
   { factory: memoryFactory, skip: false },
   { factory: redisFactory, skip: problem === null ? false : `Redis not reachable at ${REDIS_URL} (${problem}): start redis-server or set REDIS_URL` },
+  { factory: ipcFactory, skip: false },
 ];
 
 if (problem !== null && CI) {

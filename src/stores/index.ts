@@ -7,15 +7,17 @@ import type { Logger } from 'pino';
 import type { Store } from './types.js';
 import { DEFAULT_REDIS_URL, type StoreConfig } from './schema.js';
 import { MemoryStore } from './memory.js';
+import { clusterStore } from '../cluster/ipc-store.js';
 import { parseDuration } from '../config/units.js';
 
 /**
- * createStore builds the store `config` names: a MemoryStore, or a RedisStore that has tried to connect
- * for up to a second (and, if Redis is not there, is down and keeps retrying in the background).
+ * createStore builds the store `config` names: a MemoryStore (in a cluster worker, an IpcStore on the one
+ * MemoryStore its primary holds for every worker: src/cluster/ipc-store.ts), or a RedisStore that has tried
+ * to connect for up to a second (and, if Redis is not there, is down and keeps retrying in the background).
  * `usageRetentionMs` is how long hourly usage is kept (default 400 days).
  */
 export async function createStore(config: StoreConfig, log: Logger, usageRetentionMs?: number): Promise<Store> {
-  if (config === 'memory') return new MemoryStore(usageRetentionMs === undefined ? { log } : { log, usageRetentionMs });
+  if (config === 'memory') return clusterStore(log, usageRetentionMs) ?? new MemoryStore(usageRetentionMs === undefined ? { log } : { log, usageRetentionMs });
   const [{ RedisStore }, { redisTarget }] = await Promise.all([import('./redis.js'), import('./redis-connect.js')]);
   const r = config.redis;
   return RedisStore.open({ url: r.url, target: redisTarget(r), keyPrefix: r.keyPrefix, timeoutMs: parseDuration(r.timeout), log, ...(usageRetentionMs === undefined ? {} : { usageRetentionMs }) });
