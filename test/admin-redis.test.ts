@@ -112,3 +112,36 @@ test('concurrent changes through two instances: none is lost silently, all insta
   const v = await Promise.all(gws.map(async (g) => (await api(g, 'GET', '/api/overview')).json.version));
   assert.equal(new Set(v).size, 1);
 });
+
+test('Redis losing the config (a restart without persistence, a FLUSHALL): the running config is stored again', async (t) => {
+  if (!(await needRedis(t))) return;
+  const up = await startUpstream('a');
+  t.after(() => up.close());
+  const prefix = uniquePrefix();
+  const gws: TestGateway[] = [];
+  t.after(async () => {
+    for (const g of gws) await g.close();
+    await dropPrefix(prefix);
+  });
+  for (let i = 0; i < 2; i++) gws.push(await startTestGateway(config(up.url, prefix)));
+  const [a, b] = gws as [TestGateway, TestGateway];
+  assert.equal((await api(a, 'PUT', '/api/routes/kept', { match: { path: '/kept/*' }, service: 'a' })).status, 201);
+  await untilAll(gws, '/kept/x', 200);
+
+  // Every key of the config goes, as if Redis had come back empty.
+  await dropPrefix(prefix);
+
+  // Within a few version checks the running config is stored again and changes are accepted once more.
+  const start = performance.now();
+  let status = 0;
+  while (performance.now() - start < 5000) {
+    status = (await api(b, 'PUT', '/api/routes/after', { match: { path: '/after/*' }, service: 'a' })).status;
+    if (status === 201) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.equal(status, 201, 'a change is accepted again');
+  // Both instances serve the route made before the loss and the one made after.
+  await untilAll(gws, '/after/x', 200);
+  await untilAll(gws, '/kept/x', 200);
+  assert.ok(gws.some((g) => g.logs.some((l) => l.event === 'config_lost')), 'the loss is logged');
+});

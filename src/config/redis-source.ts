@@ -65,6 +65,9 @@ export class RedisConfigSource implements ConfigSource {
   #poll: NodeJS.Timeout | null = null;
   /** The newest version this instance has seen, so the poll reports only news. */
   #seen = 0;
+  /** The text of that version: stored again if Redis loses the config (see #reseed). */
+  #lastText: string | null = null;
+  #reseeding = false;
 
   private constructor(client: RedisClient, target: RedisTarget, o: RedisSourceOptions) {
     this.client = client;
@@ -115,7 +118,9 @@ export class RedisConfigSource implements ConfigSource {
     const n = Number(await this.client.get(this.#versionKey) ?? '0');
     const v = await this.#version(n);
     if (v === null) throw new Error(`version ${n} of the config is missing from Redis`);
-    if (n > this.#seen) this.#seen = n;
+    // Versions only grow in Redis; a lower one means Redis lost its data and the config was stored again.
+    this.#seen = n;
+    this.#lastText = v.text;
     return v;
   }
 
@@ -131,7 +136,7 @@ export class RedisConfigSource implements ConfigSource {
       String(base), text, at, meta.actor, meta.summary, `${this.#base}v:`, String(REDIS_HISTORY_LIMIT), this.#channel) as [number, number];
     if (Number(r[0]) !== 1) throw new ConfigConflictError(Number(r[1]));
     const version = Number(r[1]);
-    if (version > this.#seen) this.#seen = version;
+    if (version > this.#seen) { this.#seen = version; this.#lastText = text; }
     return { version, text, at, actor: meta.actor, summary: meta.summary };
   }
 
@@ -159,9 +164,33 @@ export class RedisConfigSource implements ConfigSource {
     });
     this.#sub = sub;
     this.#poll = setInterval(() => {
-      this.client.get(this.#versionKey).then((v) => { if (v !== null && Number(v) > this.#seen) onChange(); }, () => { /* Redis down: try again next tick */ });
+      this.client.get(this.#versionKey).then((v) => {
+        if (v === null) { if (this.#seen > 0) void this.#reseed(); return; }
+        // Higher: another instance's change. Lower: Redis lost the config and an instance stored it again.
+        if (Number(v) !== this.#seen) onChange();
+      }, () => { /* Redis down: try again next tick */ });
     }, VERSION_POLL_MS);
     this.#poll.unref();
+  }
+
+  /**
+   * #reseed runs when the config is gone from Redis although this instance applied a version (Redis restarted
+   * without persistence, a FLUSHALL, a failover to an empty replica): it stores the config it runs as version
+   * 1 again, so admin changes work again and instances agree. Of several instances one wins the
+   * compare-and-set; the others pick its version up on their next check.
+   */
+  async #reseed(): Promise<void> {
+    if (this.#reseeding || this.#lastText === null) return;
+    this.#reseeding = true;
+    this.#log.error({ event: 'config_lost', source: this.label, version: this.#seen }, `the config is gone from ${this.label} (Redis lost its data); storing the running config again`);
+    this.#seen = 0;
+    try {
+      await this.commit(this.#lastText, 0, { actor: 'recovery', summary: 'the running config, stored again after Redis lost it' });
+    } catch {
+      /* another instance stored it first, or Redis is away again: the next check looks again */
+    } finally {
+      this.#reseeding = false;
+    }
   }
 
   async close(): Promise<void> {
