@@ -20,7 +20,10 @@ export interface CallRequest {
   /** Request headers, flat [lower-case name, value, ...]; Host is set from the service's host mode. */
   readonly headers: readonly string[];
   readonly body: Buffer | null;
-  /** Time for the whole call, headers and body, in ms. */
+  /**
+   * Time for the whole call, headers and body, in ms. 0: no timer of the call's own; its group's deadline
+   * (CallGroup.startDeadline) bounds it, one timer for all the calls of a request.
+   */
   readonly timeoutMs: number;
   /** Largest response body read, in bytes; a larger one fails the call with GH_RESPONSE_TOO_LARGE. */
   readonly maxBytes: number;
@@ -35,18 +38,33 @@ export interface CallRequest {
  */
 export class CallGroup {
   cancelled: boolean;
+  /** Why the group was cancelled: the client left (GH_BAD_REQUEST) or its deadline passed (GH_UPSTREAM_TIMEOUT). */
+  code: ErrorCode;
   #live: CallAttempt[];
+  #timer: NodeJS.Timeout | null;
   constructor() {
     this.cancelled = false;
+    this.code = 'GH_BAD_REQUEST';
     this.#live = [];
+    this.#timer = null;
+  }
+  /** startDeadline bounds every call of the group (those with timeoutMs 0) with one timer. */
+  startDeadline(ms: number): void {
+    this.#timer = setTimeout(onGroupDeadline, ms, this);
+  }
+  /** finish clears the group's deadline once its calls are done. */
+  finish(): void {
+    if (this.#timer !== null) { clearTimeout(this.#timer); this.#timer = null; }
   }
   /** cancel stops every call of the group still running, and any started later. */
-  cancel(): void {
+  cancel(code: ErrorCode = 'GH_BAD_REQUEST'): void {
     if (this.cancelled) return;
     this.cancelled = true;
+    this.code = code;
+    this.finish();
     const live = this.#live;
     this.#live = [];
-    for (let i = 0; i < live.length; i++) live[i]!.stop('GH_BAD_REQUEST');
+    for (let i = 0; i < live.length; i++) live[i]!.stop(code);
   }
   add(a: CallAttempt): void { this.#live.push(a); }
   delete(a: CallAttempt): void {
@@ -86,14 +104,15 @@ export async function callService(service: Service, req: CallRequest, ex: Exchan
   let attempts = 0;
   let last: string | null = null;
   let outcome: CallResult | CallFailure = { ok: false, code: 'GH_NO_HEALTHY_TARGET', target: null };
-  const deadline = performance.now() + req.timeoutMs;
+  // timeoutMs 0: the group's deadline bounds every attempt; no timer of their own.
+  const deadline = req.timeoutMs === 0 ? 0 : performance.now() + req.timeoutMs;
   for (;;) {
     let target = service.balancer.pick(undefined, avoid);
     if (target === null) target = service.panicPick(avoid);
     if (target === null) break;
     attempts++;
     last = target.id;
-    const left = Math.max(1, Math.ceil(deadline - performance.now()));
+    const left = deadline === 0 ? 0 : Math.max(1, Math.ceil(deadline - performance.now()));
     outcome = await attempt(service, target, req, left, ex);
     // Only a connection that never opened is retried: the upstream saw nothing of the request.
     if (outcome.ok || outcome.code !== 'GH_UPSTREAM_UNAVAILABLE' || attempts > service.retry.attempts || !service.budget.tryAcquire()) break;
@@ -149,7 +168,7 @@ export class CallAttempt implements Dispatcher.DispatchHandler {
   private readonly group: CallGroup | undefined;
   private readonly ex: Exchange | null;
   private readonly span: ClientSpan | null;
-  private readonly timer: NodeJS.Timeout;
+  private readonly timer: NodeJS.Timeout | null;
   private controller: Dispatcher.DispatchController | null;
   private status: number;
   private headers: IncomingHttpHeaders;
@@ -174,9 +193,9 @@ export class CallAttempt implements Dispatcher.DispatchHandler {
     this.size = 0;
     this.settled = false;
     this.cut = null;
-    this.timer = setTimeout(onDeadline, timeoutMs, this);
+    this.timer = timeoutMs === 0 ? null : setTimeout(onDeadline, timeoutMs, this);
     if (req.group !== undefined) {
-      if (req.group.cancelled) this.stop('GH_BAD_REQUEST');
+      if (req.group.cancelled) this.stop(req.group.code);
       else req.group.add(this);
     }
   }
@@ -235,7 +254,7 @@ export class CallAttempt implements Dispatcher.DispatchHandler {
   private settle(r: CallResult | CallFailure): void {
     if (this.settled) return;
     this.settled = true;
-    clearTimeout(this.timer);
+    if (this.timer !== null) clearTimeout(this.timer);
     this.group?.delete(this);
     this.target.active--;
     if (this.span !== null) this.ex!.runtime.tracer?.endClient(this.ex!, this.span, this.status, r.ok ? null : r.code);
@@ -245,6 +264,10 @@ export class CallAttempt implements Dispatcher.DispatchHandler {
 
 function onDeadline(a: CallAttempt): void {
   a.stop('GH_UPSTREAM_TIMEOUT');
+}
+
+function onGroupDeadline(g: CallGroup): void {
+  g.cancel('GH_UPSTREAM_TIMEOUT');
 }
 
 function classifyCallError(err: Error): ErrorCode {

@@ -214,9 +214,12 @@ class AggregateRun {
     res[RUN] = this;
     res.on('close', onClientClose);
     ex.upstreamStart = performance.now();
+    // One timer for the aggregation's deadline, shared by every call without a shorter timeout of its own.
+    this.group.startDeadline(Math.max(1, Math.ceil(this.deadline - ex.upstreamStart)));
     const order = agg.order;
     for (let i = 0; i < order.length; i++) this.done[order[i]!] = this.runCall(order[i]!);
     await Promise.all(this.done);
+    this.group.finish();
     res.removeListener('close', onClientClose);
     res[RUN] = undefined;
     if (this.lastAnswer > 0) ex.upstreamMs = this.lastAnswer - ex.upstreamStart;
@@ -244,7 +247,8 @@ class AggregateRun {
       path: render(call.literals, values, call.base),
       headers: this.headers,
       body: null,
-      timeoutMs: call.timeoutMs < left ? call.timeoutMs : left,
+      // A call with a shorter timeout of its own gets a timer; the others share the group's deadline.
+      timeoutMs: call.timeoutMs < left ? call.timeoutMs : 0,
       maxBytes: call.maxBytes,
       group: this.group,
     }, ex);
