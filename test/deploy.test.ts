@@ -17,7 +17,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { parse, parseAllDocuments } from 'yaml';
 import { loadConfigFile } from '../src/config/load.js';
@@ -30,7 +30,7 @@ import { parseDuration } from '../src/config/units.js';
 import { startUpstream, freePort } from './helpers/upstream.js';
 import { startTestGateway, type TestGateway } from './helpers/gateway.js';
 import { request } from './helpers/http.js';
-import { needRedis, uniquePrefix, dropPrefix, REDIS_URL } from './helpers/redis.js';
+import { needRedis, uniquePrefix, dropPrefix, REDIS_URL, startPrivateRedis } from './helpers/redis.js';
 
 /** Compiled to dist/test/deploy.test.js, so the repository root is two folders up. */
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -400,25 +400,6 @@ test('two instances from the example config share limits and config, and answer 
   await until('the new route on the other instance', 3000, async () => (await request(`${b.url}/added/x`)).status === 200);
 });
 
-/** A redis-server with an append-only file in `dir`, so a restart on the same port finds the config again. */
-async function startDurableRedis(port: number, dir: string): Promise<ChildProcess> {
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'yes', '--dir', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`redis-server did not start: ${output}`)), 15_000);
-    const onData = (chunk: Buffer): void => {
-      output += chunk.toString();
-      if (output.includes('Ready to accept connections')) { clearTimeout(timer); resolve(); }
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`redis-server exited (${code}): ${output}`)); });
-    child.once('error', (err) => { clearTimeout(timer); reject(err); });
-  });
-  child.stdout!.resume();
-  child.stderr!.resume();
-  return child;
-}
 
 /** Stops a redis-server with SIGTERM (it writes its append-only file first) and waits for it to exit. */
 async function stopRedis(child: ChildProcess): Promise<void> {
@@ -447,7 +428,7 @@ test('admin.changes: redis fail mode: no start without Redis; while it is away t
   // The config lives in Redis: without it there is no config to start with.
   await assert.rejects(startTestGateway(text, { env }), /admin\.changes is redis but Redis cannot be reached/);
 
-  redis = await startDurableRedis(port, dir);
+  redis = await startPrivateRedis(port, { dir });
   gw = await startTestGateway(text, { env });
   assert.equal((await request(`${gw.url}/v1/users/1`)).status, 200);
 
@@ -465,7 +446,7 @@ test('admin.changes: redis fail mode: no start without Redis; while it is away t
   assert.equal((await request(`${gw.url}/added/x`)).status, 404);
 
   // Redis back (with its data): changes are taken again, without a restart.
-  redis = await startDurableRedis(port, dir);
+  redis = await startPrivateRedis(port, { dir });
   await until('a change to be accepted once Redis is back', 10_000, async () => (await admin(gw!, 'PUT', '/api/routes/added', { match: { path: '/added/*' }, service: 'users' })).status === 201);
   assert.equal((await request(`${gw.url}/added/x`)).status, 200);
 });

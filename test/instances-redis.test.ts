@@ -11,9 +11,9 @@
  * holds usage and the config would in production, so the crash loses nothing Redis acknowledged. (One started
  * empty would lose the usage and the config stored before the crash, which no gateway can make exact.)
  */
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,7 +21,7 @@ import { startUpstream, freePort } from './helpers/upstream.js';
 import { startTestGateway, type TestGateway } from './helpers/gateway.js';
 import { request, type Reply } from './helpers/http.js';
 import { header } from './helpers/raw.js';
-import { uniquePrefix, stopPrivateRedis } from './helpers/redis.js';
+import { uniquePrefix, needRedisServer, startPrivateRedis, stopPrivateRedis } from './helpers/redis.js';
 import { hashApiKey, newApiKey } from '../src/identity/api-key/key-format.js';
 
 const TOKEN = 'instances-redis-admin-token-0123456789';
@@ -31,47 +31,6 @@ const BETA = newApiKey();
 const OUTAGE_MS = 2500;
 /** Behind one load balancer the instances see one Host; the host is part of the cache key. */
 const HOST = { host: 'api.example.com' };
-
-/**
- * needRedisServer returns true when redis-server is installed; otherwise skips the test (outside CI) or throws
- * (under CI=true, where every Redis test must run), as needRedis does for a running Redis.
- */
-function needRedisServer(t: TestContext): boolean {
-  const r = spawnSync('redis-server', ['--version'], { encoding: 'utf8' });
-  if (r.error === undefined && r.status === 0) return true;
-  if (process.env.CI === 'true') throw new Error('redis-server is required under CI=true but is not installed');
-  t.skip('redis-server not found; install it (apt-get install redis-server) to run this test');
-  return false;
-}
-
-/**
- * startDurableRedis runs a private redis-server on `port` whose data lives in `dir` as an append-only file
- * fsynced before each reply, so a SIGKILL loses nothing acknowledged and a restart in `dir` finds it all.
- * (startPrivateRedis in helpers/redis.ts keeps nothing; this test restarts Redis and checks exact usage.)
- */
-async function startDurableRedis(port: number, dir: string): Promise<ChildProcess> {
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'yes', '--appendfsync', 'always'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  try {
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`redis-server did not start on ${port}: ${output}`)), 15_000);
-      const onData = (chunk: Buffer): void => {
-        output += chunk.toString();
-        if (output.includes('Ready to accept connections')) { clearTimeout(timer); resolve(); }
-      };
-      child.stdout!.on('data', onData);
-      child.stderr!.on('data', onData);
-      child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`redis-server exited (${code}): ${output}`)); });
-      child.once('error', (err) => { clearTimeout(timer); reject(err); });
-    });
-  } catch (err) {
-    await stopPrivateRedis(child);
-    throw err;
-  }
-  child.stdout!.resume();
-  child.stderr!.resume();
-  return child;
-}
 
 const config = (up: string, redisPort: number, prefix: string): string => `
 listen: { host: 127.0.0.1, port: 0, shutdownTimeout: 1s }
@@ -124,7 +83,7 @@ test('three instances on one Redis: exact limits, shared cache, shared config, e
   const calls = (url: string): number => up.received.filter((r) => r.url === url).length;
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-redis-'));
   const port = await freePort();
-  let redis: ChildProcess | null = await startDurableRedis(port, dir);
+  let redis: ChildProcess | null = await startPrivateRedis(port, { dir });
   const gws: TestGateway[] = [];
   let running = false;
   t.after(async () => {
@@ -225,7 +184,7 @@ test('three instances on one Redis: exact limits, shared cache, shared config, e
     }
   }
 
-  redis = await startDurableRedis(port, dir);
+  redis = await startPrivateRedis(port, { dir });
   const upAt = performance.now();
   const outageMs = upAt - downAt;
   // A second change through B as soon as B can store it (its config connection reconnects with a backoff):

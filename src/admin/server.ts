@@ -10,6 +10,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { listenOn } from '../listen/bind.js';
 import { timingSafeEqual, createHash } from 'node:crypto';
 import type { Runtime } from '../core/runtime.js';
 import type { Counters } from '../stores/counters.js';
@@ -88,10 +89,7 @@ export class AdminServer {
 
   /** listen binds the admin port; resolves with the address. */
   listen(host: string, port: number): Promise<AddressInfo> {
-    return new Promise((resolve, reject) => {
-      this.#server.once('error', reject);
-      this.#server.listen(port, host, () => { this.#server.off('error', reject); resolve(this.#server.address() as AddressInfo); });
-    });
+    return listenOn(this.#server, host, port);
   }
 
   close(): Promise<void> {

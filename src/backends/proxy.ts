@@ -47,11 +47,12 @@ export class ProxyBackend implements Backend {
       return;
     }
     service.budget.onRequest();
-    const hashKey = service.hashOn === null ? undefined : hashKeyOf(ex, service);
+    const hashKey = hashKeyOf(ex, service);
     // The Host header depends on the service, not the target, so it is added once for every attempt. The list
     // is never shortened after a dispatch: undici's Pool keeps the options object (and so this very array)
     // in its queue when every connection is busy, and reads the headers only when a connection frees up.
-    if (ex.route!.onResponseBody !== null) forceIdentityEncoding(ex.upstreamHeaders);
+    // A route whose features rewrite JSON bodies asks the upstream for an uncompressed response.
+    if (ex.route!.onResponseBody !== null) setHeader(ex.upstreamHeaders, 'accept-encoding', 'identity');
     const mode = service.hostMode;
     if (mode.kind === 'fixed') ex.upstreamHeaders.push('host', mode.host);
     else if (mode.kind === 'preserve' && ex.req.headers.host !== undefined) ex.upstreamHeaders.push('host', ex.req.headers.host);
@@ -99,14 +100,6 @@ function setHeader(headers: string[], name: string, value: string): void {
   headers.push(name, value);
 }
 
-/** A route whose features rewrite JSON bodies asks the upstream for an uncompressed response. */
-function forceIdentityEncoding(headers: string[]): void {
-  for (let i = 0; i < headers.length; i += 2) {
-    if (headers[i] === 'accept-encoding') { headers[i + 1] = 'identity'; return; }
-  }
-  headers.push('accept-encoding', 'identity');
-}
-
 /** requestBody is the stream forwarded upstream: the request itself, or a counting pipe for a chunked body. */
 function requestBody(ex: Exchange): Readable | Buffer | null {
   // A feature that read the body whole (validation) left it here: send the same bytes.
@@ -137,8 +130,10 @@ function onRequestClose(this: IncomingMessage): void {
   if (!this.complete) (this as LimiterCarrier)[LIMITER]?.destroy(new GatewayError('GH_BAD_REQUEST', 'request body cut short'));
 }
 
-function hashKeyOf(ex: Exchange, service: Service): string | undefined {
-  const h = service.hashOn!;
+/** hashKeyOf is the request's key for the service's consistent hashing (`hashOn`), or undefined without one. */
+export function hashKeyOf(ex: Exchange, service: Service): string | undefined {
+  const h = service.hashOn;
+  if (h === null) return undefined;
   if (h.kind === 'ip') return ex.clientIp;
   if (h.kind === 'header') {
     const v = ex.req.headers[h.name];

@@ -80,7 +80,7 @@ export function sendResponse(ex: Exchange, status: number, headers: readonly str
 }
 
 /** headerValue returns the first value of `name` in a flat list, or undefined. */
-export function headerValue(headers: readonly string[], name: string): string | undefined {
+function headerValue(headers: readonly string[], name: string): string | undefined {
   for (let i = 0; i < headers.length; i += 2) if (headers[i] === name) return headers[i + 1];
   return undefined;
 }
@@ -91,7 +91,7 @@ function hasHeader(list: readonly string[], end: number, name: string): boolean 
 }
 
 /** isJson says whether a flat header list declares a JSON body (`application/json`, `*+json`). */
-export function isJson(headers: readonly string[]): boolean {
+function isJson(headers: readonly string[]): boolean {
   const type = headerValue(headers, 'content-type');
   if (type === undefined) return false;
   const semi = type.indexOf(';');

@@ -5,10 +5,12 @@
  * average; with `sticky`, a consumer or an address always lands on the same side.
  */
 import { Type, type Static } from '@sinclair/typebox';
+import { HEADER_NAME_PATTERN } from '../config/units.js';
+import { hash32 } from '../upstreams/balancers/consistent-hash.js';
 import type { Backend } from '../core/route.js';
 import type { Exchange } from '../core/exchange.js';
 
-const HEADER_NAME = '^[A-Za-z0-9!#$%&\'*+.^`|~-]+$';
+const HEADER_NAME = HEADER_NAME_PATTERN;
 
 /** SplitSchema is a route's `split:` block. */
 export const SplitSchema = Type.Object({
@@ -119,12 +121,7 @@ function matches(r: Rule, ex: Exchange): boolean {
   return false;
 }
 
-/** unitHash maps a string to [0, 1) with FNV-1a: stable across processes, so every instance agrees. */
+/** unitHash maps a string to [0, 1) with the consistent-hash balancer's hash: stable across processes, so every instance agrees. */
 function unitHash(s: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) {
-    h ^= s.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return (h >>> 0) / 0x100000000;
+  return hash32(s) / 0x100000000;
 }

@@ -7,7 +7,7 @@ import { Type, type Static, type TObject, type TProperties } from '@sinclair/typ
 import { FEATURES } from '../features/index.js';
 import type { FeatureScope } from '../core/feature.js';
 import { ServiceSchema } from '../upstreams/schema.js';
-import { Duration, Size } from './units.js';
+import { Duration, Size, HEADER_NAME_PATTERN } from './units.js';
 import { AuthEntrySchema, ConsumerSchema } from '../identity/schema.js';
 import { StoreSchema } from '../stores/schema.js';
 import { PlansSchema } from '../plans/schema.js';
@@ -23,7 +23,7 @@ import { WebSocketSchema } from '../backends/websocket/schema.js';
 import { ClientCertsSchema, H2Schema, HstsSchema, ListenTlsSchema, RedirectHttpSchema } from '../listen/schema.js';
 
 const NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_.-]*$';
-const HEADER_NAME = '^[A-Za-z0-9!#$%&\'*+.^`|~-]+$';
+const HEADER_NAME = HEADER_NAME_PATTERN;
 
 function backendProperties(): TProperties {
   const props: TProperties = {};

@@ -4,6 +4,9 @@
  */
 import { Type, type TString } from '@sinclair/typebox';
 
+/** HEADER_NAME_PATTERN is what a header name may be in config (an RFC 9110 token without `_`: such headers are dropped). */
+export const HEADER_NAME_PATTERN = '^[A-Za-z0-9!#$%&\'*+.^`|~-]+$';
+
 const DURATION_RE = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/;
 const SIZE_RE = /^(\d+(?:\.\d+)?)(b|kb|mb|gb)$/i;
 const DURATION_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };

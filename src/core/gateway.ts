@@ -11,7 +11,8 @@ import { createServer, Server as HttpServer, ServerResponse, type IncomingMessag
 import { createServer as createHttpsServer } from 'node:https';
 import { createSecureServer, type Http2ServerRequest, type ServerHttp2Session } from 'node:http2';
 import { newRequestId, REQUEST_ID_RE } from './request-id.js';
-import { isIPv4, type AddressInfo, type Socket } from 'node:net';
+import { isIPv4, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
+import { listenOn } from '../listen/bind.js';
 import type { Logger } from 'pino';
 import { Exchange, cutResponse, resetUnfinishedStream, writeAnswer } from './exchange.js';
 import { ERRORS, writeRawProblem, type ErrorCode } from './errors.js';
@@ -124,13 +125,7 @@ export class Gateway {
 
   /** listen starts accepting connections. */
   listen(host: string, port: number): Promise<AddressInfo> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen({ host, port }, () => {
-        this.server.removeListener('error', reject);
-        resolve(this.server.address() as AddressInfo);
-      });
-    });
+    return listenOn(this.server as unknown as NetServer, host, port);
   }
 
   /**

@@ -3,9 +3,9 @@
  * or any backend that accepts OTLP. Descriptions here are the user documentation.
  */
 import { Type, type Static } from '@sinclair/typebox';
-import { Duration } from '../config/units.js';
+import { Duration, HEADER_NAME_PATTERN } from '../config/units.js';
 
-const HEADER_NAME = '^[A-Za-z0-9!#$%&\'*+.^`|~-]+$';
+const HEADER_NAME = HEADER_NAME_PATTERN;
 
 /** TracingSchema is the top-level `tracing:` key. */
 export const TracingSchema = Type.Object({

@@ -6,6 +6,7 @@
  * value that could change where the call goes (empty, `.`, `..`, anything with `/`, `\`, `@` or a control
  * character) is refused rather than encoded.
  */
+import { HEADER_NAME_PATTERN } from '../../config/units.js';
 
 /** SourceKind says where a placeholder's value comes from. */
 export const enum SourceKind {
@@ -51,7 +52,7 @@ export const UNSAFE_KEYS: ReadonlySet<string> = new Set(['__proto__', 'construct
 /** Headers whose values are credentials: a credential in a path would end up in every access log on the way. */
 const CREDENTIAL_HEADERS: ReadonlySet<string> = new Set(['authorization', 'proxy-authorization', 'cookie']);
 
-const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+.^`|~-]+$/;
+const HEADER_NAME = new RegExp(HEADER_NAME_PATTERN);
 /** Characters a template's literal text may hold (RFC 3986 pchar, `/`, `?`), escapes checked apart. */
 const LITERAL_CHARS = /^[A-Za-z0-9\-._~!$&'()*+,;=:@/?%]*$/;
 /** Escapes refused in literal text: an encoded `/`, `\` or `.` is read as the real thing by some servers. */

@@ -5,6 +5,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { extname, resolve } from 'node:path';
 import { Type, type Static } from '@sinclair/typebox';
+import { HEADER_NAME_PATTERN } from '../../config/units.js';
 import { defineBackend } from '../types.js';
 import type { Backend } from '../../core/route.js';
 import type { Exchange } from '../../core/exchange.js';
@@ -13,7 +14,7 @@ import { sendResponse } from '../respond.js';
 /** MAX_STATIC_BODY bounds a static body read from a file: it is held in memory for the config's life. */
 export const MAX_STATIC_BODY = 10 * 1024 * 1024;
 
-const HEADER_NAME = '^[A-Za-z0-9!#$%&\'*+.^`|~-]+$';
+const HEADER_NAME = HEADER_NAME_PATTERN;
 
 /** StaticSchema is a route's `static:` block. */
 export const StaticSchema = Type.Object({

@@ -22,6 +22,7 @@ import type { Tunnel, Tunnels } from '../../core/tunnels.js';
 import type { Service } from '../../upstreams/service.js';
 import type { Target } from '../../upstreams/target.js';
 import type { ClientSpan } from '../../observability/types.js';
+import { hashKeyOf } from '../proxy.js';
 import { parseDuration, parseSize } from '../../config/units.js';
 import { OriginList } from '../../features/cors/origins.js';
 import type { WebSocketConfig } from './schema.js';
@@ -660,24 +661,6 @@ function upstreamHeaders(ex: Exchange, service: Service, span: ClientSpan | null
   else if (mode.kind === 'preserve' && ex.req.headers.host !== undefined) out.host = ex.req.headers.host;
   if (span !== null) out.traceparent = span.traceparent;
   return out;
-}
-
-/** The key of consistent hashing, as the proxy takes it. */
-function hashKeyOf(ex: Exchange, service: Service): string | undefined {
-  const h = service.hashOn;
-  if (h === null) return undefined;
-  if (h.kind === 'ip') return ex.clientIp;
-  if (h.kind === 'header') {
-    const v = ex.req.headers[h.name];
-    return typeof v === 'string' ? v : undefined;
-  }
-  const cookie = ex.req.headers.cookie;
-  if (cookie === undefined) return undefined;
-  for (const part of cookie.split(';')) {
-    const eq = part.indexOf('=');
-    if (eq > 0 && part.slice(0, eq).trim() === h.name) return part.slice(eq + 1).trim();
-  }
-  return undefined;
 }
 
 function isAllowed(this: ReadonlySet<string>, p: string): boolean { return this.has(p); }

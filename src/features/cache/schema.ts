@@ -3,10 +3,10 @@
  * the user documentation (docs/config-reference.md is generated from them).
  */
 import { Type, type Static } from '@sinclair/typebox';
-import { Duration, Size } from '../../config/units.js';
+import { Duration, Size, HEADER_NAME_PATTERN } from '../../config/units.js';
 
 const HEADER_NAME = Type.String({
-  pattern: '^[A-Za-z0-9!#$%&\'*+.^`|~-]+$',
+  pattern: HEADER_NAME_PATTERN,
   errorMessage: 'must be a header name (letters, digits and !#$%&\'*+.^`|~-)',
 });
 

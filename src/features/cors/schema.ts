@@ -1,9 +1,9 @@
 /** Schema of `cors`: cross-origin resource sharing answered at the gateway. */
 import { Type } from '@sinclair/typebox';
-import { Duration } from '../../config/units.js';
+import { Duration, HEADER_NAME_PATTERN } from '../../config/units.js';
 
 const HEADER_NAME = Type.String({
-  pattern: '^[A-Za-z0-9!#$%&\'*+.^`|~-]+$',
+  pattern: HEADER_NAME_PATTERN,
   errorMessage: 'must be a header name (letters, digits and !#$%&\'*+.^`|~-)',
 });
 

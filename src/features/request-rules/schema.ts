@@ -1,9 +1,10 @@
 /** Schema of `request-rules`: cheap refusals of unwanted requests before authentication. */
 import { Type } from '@sinclair/typebox';
+import { HEADER_NAME_PATTERN } from '../../config/units.js';
 import { SIGNATURE_CATEGORIES } from './signatures.js';
 
 const HEADER_NAME = Type.String({
-  pattern: '^[A-Za-z0-9!#$%&\'*+.^`|~-]+$',
+  pattern: HEADER_NAME_PATTERN,
   errorMessage: 'must be a header name (letters, digits and !#$%&\'*+.^`|~-)',
 });
 
