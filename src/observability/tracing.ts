@@ -1,16 +1,16 @@
 /**
  * Distributed tracing with OpenTelemetry: one SERVER span per request and one CLIENT span per upstream
- * attempt, exported in the background in batches over OTLP/HTTP (JSON).
+ * attempt, exported in the background in batches over OTLP/HTTP (protobuf or JSON) by the SDK's batch span
+ * processor and OTLP exporter. The spans themselves are recorded by this module (see RecordedSpan).
  *
  * Free when off: this module imports the OpenTelemetry packages only as types; createTracer loads them with
  * dynamic imports when `tracing.enabled` is true, so a gateway without tracing never loads them.
  *
  * W3C trace context is parsed here rather than through a propagator: `traceparent` is one fixed-length line,
- * and spans are started with explicit parent contexts (no context manager, no async-hooks cost).
+ * and spans name their parents explicitly (no context manager, no async-hooks cost).
  */
 import type { Logger } from 'pino';
-import type * as OtelApi from '@opentelemetry/api';
-import type { BasicTracerProvider, ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
+import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
 import type { Exchange } from '../core/exchange.js';
 import { parseDuration } from '../config/units.js';
 import type { ClientSpan, TraceContext, Tracer } from './types.js';
@@ -66,60 +66,163 @@ export function formatTraceparent(traceId: string, spanId: string, sampled: bool
   return `00-${traceId}-${spanId}-${sampled ? '01' : '00'}`;
 }
 
-/** The loaded `@opentelemetry/api` module (types only here, so nothing loads until createTracer runs). */
-type Api = typeof OtelApi;
-type Span = OtelApi.Span;
+/** HrTime is OpenTelemetry's time: [seconds since the epoch, nanoseconds]. */
+type HrTime = [number, number];
 
-/** The server span and its ids, kept on `ex.trace`. */
+/** OTLP span kinds and status codes, as the API numbers them (the serializer adds 1 to the kind). */
+const KIND_SERVER = 1;
+const KIND_CLIENT = 2;
+const STATUS_UNSET = 0;
+const STATUS_ERROR = 2;
+const SAMPLED = 1;
+
+/** The process's time origin as HrTime, computed once (as the SDK's `millisToHrTime`). */
+const ORIGIN: HrTime = msToHrTime(performance.timeOrigin);
+
+function msToHrTime(ms: number): HrTime {
+  const s = Math.trunc(ms / 1000);
+  return [s, Math.round((ms - s * 1000) * 1e6)];
+}
+
+/** hrTimeAt turns a `performance.now()` reading into an epoch HrTime. */
+function hrTimeAt(perfMs: number): HrTime {
+  const t = msToHrTime(perfMs);
+  let s = ORIGIN[0] + t[0];
+  let ns = ORIGIN[1] + t[1];
+  if (ns >= 1e9) { s++; ns -= 1e9; }
+  return [s, ns];
+}
+
+/** The parts of a span context the serializers read. */
+interface SpanIds {
+  readonly traceId: string;
+  readonly spanId: string;
+  readonly traceFlags: number;
+  readonly isRemote?: boolean;
+}
+
+/**
+ * RecordedSpan is one sampled span, in the shape of the SDK's ReadableSpan, which is what its batch processor
+ * and the OTLP exporters take. The gateway's two spans have a fixed shape (a few attributes, no events, no
+ * links), so they are recorded here directly instead of through the SDK's general Span: measured in
+ * bench/micro/tracing-spans.ts, that halves the tracing cost that is not the export's encoding.
+ */
+class RecordedSpan {
+  readonly name: string;
+  readonly kind: number;
+  readonly ids: SpanIds;
+  readonly parentSpanContext: SpanIds | undefined;
+  readonly startTime: HrTime;
+  readonly startMs: number;
+  endTime: HrTime;
+  duration: HrTime;
+  status: { code: number };
+  readonly attributes: Record<string, string | number | boolean>;
+  readonly links: never[];
+  readonly events: never[];
+  ended: boolean;
+  readonly resource: unknown;
+  readonly instrumentationScope: { name: string };
+  readonly droppedAttributesCount: number;
+  readonly droppedEventsCount: number;
+  readonly droppedLinksCount: number;
+
+  constructor(name: string, kind: number, ids: SpanIds, parent: SpanIds | undefined, startMs: number, resource: unknown) {
+    this.name = name;
+    this.kind = kind;
+    this.ids = ids;
+    this.parentSpanContext = parent;
+    this.startMs = startMs;
+    this.startTime = hrTimeAt(startMs);
+    this.endTime = this.startTime;
+    this.duration = [0, 0];
+    this.status = OK_STATUS;
+    this.attributes = {};
+    this.links = NONE;
+    this.events = NONE;
+    this.ended = false;
+    this.resource = resource;
+    this.instrumentationScope = SCOPE;
+    this.droppedAttributesCount = 0;
+    this.droppedEventsCount = 0;
+    this.droppedLinksCount = 0;
+  }
+
+  spanContext(): SpanIds { return this.ids; }
+
+  end(endMs: number): void {
+    this.ended = true;
+    this.endTime = hrTimeAt(endMs);
+    const d = Math.max(0, endMs - this.startMs);
+    const s = Math.trunc(d / 1000);
+    this.duration = [s, Math.round((d - s * 1000) * 1e6)];
+  }
+}
+
+const NONE: never[] = [];
+const OK_STATUS = Object.freeze({ code: STATUS_UNSET });
+const ERROR_STATUS = Object.freeze({ code: STATUS_ERROR });
+const SCOPE = Object.freeze({ name: TRACER_NAME });
+
+/** The server span and its ids, kept on `ex.trace`; `span` is null when the trace is not sampled. */
 class ServerTrace implements TraceContext {
   readonly traceId: string;
   readonly spanId: string;
   readonly sampled: boolean;
-  readonly span: Span;
-  constructor(span: Span) {
-    const sc = span.spanContext();
-    this.traceId = sc.traceId;
-    this.spanId = sc.spanId;
-    this.sampled = (sc.traceFlags & 1) === 1;
+  readonly span: RecordedSpan | null;
+  constructor(traceId: string, spanId: string, sampled: boolean, span: RecordedSpan | null) {
+    this.traceId = traceId;
+    this.spanId = spanId;
+    this.sampled = sampled;
     this.span = span;
   }
 }
 
-/** One upstream attempt's span and the `traceparent` that names it as the upstream's parent. */
+/** One upstream attempt's span (null when not sampled) and the `traceparent` that names it as the upstream's parent. */
 class OtelClientSpan implements ClientSpan {
   readonly traceparent: string;
-  readonly span: Span;
-  constructor(span: Span) {
-    const sc = span.spanContext();
-    this.traceparent = formatTraceparent(sc.traceId, sc.spanId, (sc.traceFlags & 1) === 1);
+  readonly span: RecordedSpan | null;
+  constructor(traceparent: string, span: RecordedSpan | null) {
+    this.traceparent = traceparent;
     this.span = span;
   }
 }
 
-/** What OtelTracer needs of the SDK's provider: flushing and stopping. */
-export interface TracerProviderLike {
+/** What OtelTracer needs of the SDK's span processor: taking finished spans, flushing and stopping. */
+export interface SpanSink {
+  onEnd(span: ReadableSpan): void;
   forceFlush(): Promise<void>;
   shutdown(): Promise<void>;
 }
 
+/** What OtelTracer needs of the SDK: random ids and the sampling decision for a new trace. */
+export interface TraceIds {
+  generateTraceId(): string;
+  generateSpanId(): string;
+  /** Whether a new trace with this id is sampled (the SDK's TraceIdRatioBasedSampler). */
+  sampleRoot(traceId: string): boolean;
+}
+
 /**
- * OtelTracer implements the gateway's Tracer on an OpenTelemetry tracer. Every method catches what the SDK
- * might throw: a tracing fault is logged once and never reaches the request.
+ * OtelTracer implements the gateway's Tracer: it records the spans and hands the sampled ones to the SDK's
+ * batch span processor, which exports them with the OTLP exporter. Ids, the sampling decision, batching,
+ * encoding and export are the SDK's. Every method catches what might throw: a tracing fault is logged once
+ * and never reaches the request.
  */
 export class OtelTracer implements Tracer {
-  private readonly api: Api;
-  private readonly tracer: OtelApi.Tracer;
-  private readonly provider: TracerProviderLike;
+  private readonly sink: SpanSink;
+  private readonly ids: TraceIds;
+  private readonly resource: unknown;
   private readonly log: Logger;
   /** Bound on close(): flushing and shutting down together take at most this long. */
   private readonly closeTimeoutMs: number;
   private faulted: boolean;
   private closing: Promise<void> | null;
 
-  constructor(api: Api, tracer: OtelApi.Tracer, provider: TracerProviderLike, log: Logger, closeTimeoutMs: number) {
-    this.api = api;
-    this.tracer = tracer;
-    this.provider = provider;
+  constructor(sink: SpanSink, ids: TraceIds, resource: unknown, log: Logger, closeTimeoutMs: number) {
+    this.sink = sink;
+    this.ids = ids;
+    this.resource = resource;
     this.log = log;
     this.closeTimeoutMs = closeTimeoutMs;
     this.faulted = false;
@@ -128,62 +231,70 @@ export class OtelTracer implements Tracer {
 
   startServer(ex: Exchange): void {
     try {
-      const api = this.api;
       const req = ex.req;
       const parent = parseTraceparent(header(req.headers.traceparent));
-      let ctx = api.ROOT_CONTEXT;
+      let traceId: string;
+      let sampled: boolean;
+      let parentIds: SpanIds | undefined;
       if (parent !== null) {
-        ctx = api.trace.setSpanContext(ctx, {
-          traceId: parent.traceId,
-          spanId: parent.spanId,
-          traceFlags: parent.sampled ? api.TraceFlags.SAMPLED : api.TraceFlags.NONE,
-          isRemote: true,
-        });
-      } else if (req.headers.traceparent !== undefined || req.headers.tracestate !== undefined) {
-        // Trace Context §4.2: a tracestate without a valid traceparent MUST be discarded; extra copies of a
-        // traceparent would follow the one the proxy replaces. Only this rare path walks the header list.
-        dropTraceHeaders(ex.upstreamHeaders);
+        // Parent-based: a caller's sampled flag is followed.
+        traceId = parent.traceId;
+        sampled = parent.sampled;
+        parentIds = { traceId, spanId: parent.spanId, traceFlags: sampled ? SAMPLED : 0, isRemote: true };
+      } else {
+        if (req.headers.traceparent !== undefined || req.headers.tracestate !== undefined) {
+          // Trace Context §4.2: a tracestate without a valid traceparent MUST be discarded; extra copies of a
+          // traceparent would follow the one the proxy replaces. Only this rare path walks the header list.
+          dropTraceHeaders(ex.upstreamHeaders);
+        }
+        traceId = this.ids.generateTraceId();
+        sampled = this.ids.sampleRoot(traceId);
+        parentIds = undefined;
+      }
+      const spanId = this.ids.generateSpanId();
+      // An unsampled trace records nothing: only its ids travel.
+      if (!sampled) {
+        ex.trace = new ServerTrace(traceId, spanId, false, null);
+        return;
       }
       const method = req.method ?? 'GET';
       const route = ex.route;
-      const span = this.tracer.startSpan(route === null ? method : `${method} ${route.name}`, { kind: api.SpanKind.SERVER, startTime: ex.start }, ctx);
-      // An unsampled span records nothing: skip building its attributes.
-      if (span.isRecording()) {
-        span.setAttribute('http.request.method', method);
-        if (ex.path !== '') span.setAttribute('url.path', ex.path);
-        if (ex.clientIp !== '') span.setAttribute('client.address', ex.clientIp);
-        span.setAttribute('gatehouse.request_id', ex.requestId);
-        if (route !== null) {
-          span.setAttribute('http.route', route.name);
-          span.setAttribute('gatehouse.route', route.name);
-          if (route.service !== null) span.setAttribute('gatehouse.service', route.service.name);
-        }
+      const span = new RecordedSpan(route === null ? method : `${method} ${route.name}`, KIND_SERVER, { traceId, spanId, traceFlags: SAMPLED }, parentIds, ex.start, this.resource);
+      const a = span.attributes;
+      a['http.request.method'] = method;
+      if (ex.path !== '') a['url.path'] = ex.path;
+      if (ex.clientIp !== '') a['client.address'] = ex.clientIp;
+      a['gatehouse.request_id'] = ex.requestId;
+      // Each attribute costs its encoding on every export (most of tracing's CPU), so none is repeated: the
+      // route is `http.route`, and client spans leave the route and request id to their server span.
+      if (route !== null) {
+        a['http.route'] = route.name;
+        if (route.service !== null) a['gatehouse.service'] = route.service.name;
       }
-      ex.trace = new ServerTrace(span);
+      ex.trace = new ServerTrace(traceId, spanId, true, span);
     } catch (err) {
       this.fault(err);
     }
   }
 
   startClient(ex: Exchange, service: string, target: string): ClientSpan | null {
-    const trace = ex.trace;
+    const trace = ex.trace as ServerTrace | null;
     if (trace === null) return null;
     try {
-      const api = this.api;
+      const spanId = this.ids.generateSpanId();
+      const traceparent = formatTraceparent(trace.traceId, spanId, trace.sampled);
+      const server = trace.span;
+      if (server === null) return new OtelClientSpan(traceparent, null);
       const method = ex.req.method ?? 'GET';
-      const ctx = api.trace.setSpan(api.ROOT_CONTEXT, trace.span as Span);
-      const span = this.tracer.startSpan(`${method} ${service}`, { kind: api.SpanKind.CLIENT }, ctx);
-      if (span.isRecording()) {
-        span.setAttribute('http.request.method', method);
-        span.setAttribute('url.path', ex.upstreamPath);
-        setServerAddress(span, target);
-        span.setAttribute('gatehouse.service', service);
-        if (ex.route !== null) span.setAttribute('gatehouse.route', ex.route.name);
-        span.setAttribute('gatehouse.request_id', ex.requestId);
-        // Semantic conventions: the ordinal of a resent request, absent on the first try.
-        if (ex.attempts > 1) span.setAttribute('http.request.resend_count', ex.attempts - 1);
-      }
-      return new OtelClientSpan(span);
+      const span = new RecordedSpan(`${method} ${service}`, KIND_CLIENT, { traceId: trace.traceId, spanId, traceFlags: SAMPLED }, server.ids, performance.now(), this.resource);
+      const a = span.attributes;
+      a['http.request.method'] = method;
+      a['url.path'] = ex.upstreamPath;
+      setServerAddress(a, target);
+      a['gatehouse.service'] = service;
+      // Semantic conventions: the ordinal of a resent request, absent on the first try.
+      if (ex.attempts > 1) a['http.request.resend_count'] = ex.attempts - 1;
+      return new OtelClientSpan(traceparent, span);
     } catch (err) {
       this.fault(err);
       return null;
@@ -191,47 +302,49 @@ export class OtelTracer implements Tracer {
   }
 
   endClient(_ex: Exchange, clientSpan: ClientSpan, status: number, error: string | null): void {
+    const span = (clientSpan as OtelClientSpan).span;
+    if (span === null || span.ended) return;
     try {
-      const span = (clientSpan as OtelClientSpan).span;
-      if (span.isRecording()) {
-        if (status > 0) span.setAttribute('http.response.status_code', status);
-        // Client spans follow the HTTP conventions: 4xx and 5xx answers are errors of the call. A retried
-        // attempt is named by its status when it had one (a 503), as the gateway code says nothing more.
-        let errorType: string | null = null;
-        if (error === RETRY) {
-          span.setAttribute('gatehouse.retried', true);
-          errorType = status >= 400 ? String(status) : RETRY;
-        } else if (error !== null) errorType = error;
-        else if (status >= 400) errorType = String(status);
-        if (errorType !== null) {
-          span.setAttribute('error.type', errorType);
-          span.setStatus({ code: this.api.SpanStatusCode.ERROR });
-        }
+      const a = span.attributes;
+      if (status > 0) a['http.response.status_code'] = status;
+      // Client spans follow the HTTP conventions: 4xx and 5xx answers are errors of the call. A retried
+      // attempt is named by its status when it had one (a 503), as the gateway code says nothing more.
+      let errorType: string | null = null;
+      if (error === RETRY) {
+        a['gatehouse.retried'] = true;
+        errorType = status >= 400 ? String(status) : RETRY;
+      } else if (error !== null) errorType = error;
+      else if (status >= 400) errorType = String(status);
+      if (errorType !== null) {
+        a['error.type'] = errorType;
+        span.status = ERROR_STATUS;
       }
-      span.end();
+      span.end(performance.now());
+      this.sink.onEnd(span as unknown as ReadableSpan);
     } catch (err) {
       this.fault(err);
     }
   }
 
   endServer(ex: Exchange): void {
-    const trace = ex.trace;
-    if (trace === null) return;
+    const trace = ex.trace as ServerTrace | null;
+    const span = trace === null ? null : trace.span;
+    if (span === null || span.ended) return;
     try {
-      const span = trace.span as Span;
-      if (span.isRecording()) {
-        const status = ex.status;
-        if (status > 0) span.setAttribute('http.response.status_code', status);
-        const consumer = ex.identity?.consumer;
-        if (consumer) span.setAttribute('gatehouse.consumer', consumer.id);
-        if (ex.attempts > 0) span.setAttribute('gatehouse.attempts', ex.attempts);
-        const code = ex.errorCode;
-        if (code !== null) span.setAttribute('error.type', code);
-        else if (status >= 500) span.setAttribute('error.type', String(status));
-        // Server spans follow the HTTP conventions: a 4xx is the client's error, not the gateway's.
-        if (status >= 500) span.setStatus({ code: this.api.SpanStatusCode.ERROR });
-      }
+      const a = span.attributes;
+      const status = ex.status;
+      if (status > 0) a['http.response.status_code'] = status;
+      const consumer = ex.identity?.consumer;
+      if (consumer) a['gatehouse.consumer'] = consumer.id;
+      // Attempts beyond the first (retries); one attempt is the usual case, and its client span shows it.
+      if (ex.attempts > 1) a['gatehouse.attempts'] = ex.attempts;
+      const code = ex.errorCode;
+      if (code !== null) a['error.type'] = code;
+      else if (status >= 500) a['error.type'] = String(status);
+      // Server spans follow the HTTP conventions: a 4xx is the client's error, not the gateway's.
+      if (status >= 500) span.status = ERROR_STATUS;
       span.end(performance.now());
+      this.sink.onEnd(span as unknown as ReadableSpan);
     } catch (err) {
       this.fault(err);
     }
@@ -243,10 +356,10 @@ export class OtelTracer implements Tracer {
   }
 
   private async flushAndStop(): Promise<void> {
-    const provider = this.provider;
+    const sink = this.sink;
     const done = (async () => {
-      try { await provider.forceFlush(); } catch { /* export failures are logged by the exporter wrapper */ }
-      await provider.shutdown();
+      try { await sink.forceFlush(); } catch { /* export failures are logged by the exporter wrapper */ }
+      await sink.shutdown();
     })();
     let timer: NodeJS.Timeout | undefined;
     const expired = new Promise<'timeout'>((resolve) => { timer = setTimeout(resolve, this.closeTimeoutMs, 'timeout'); });
@@ -289,7 +402,7 @@ function dropTraceHeaders(list: string[]): void {
 }
 
 /** Sets server.address and server.port from a target id (an origin, `http://host:port`, or `host:port`). */
-function setServerAddress(span: Span, target: string): void {
+function setServerAddress(a: Record<string, string | number | boolean>, target: string): void {
   const scheme = target.indexOf('://');
   const hostPort = scheme === -1 ? target : target.slice(scheme + 3);
   let host = hostPort;
@@ -304,8 +417,8 @@ function setServerAddress(span: Span, target: string): void {
   }
   // An origin leaves out the scheme's default port.
   if (port === -1 && scheme !== -1) port = target.startsWith('https') ? 443 : 80;
-  span.setAttribute('server.address', host);
-  if (Number.isInteger(port) && port > 0) span.setAttribute('server.port', port);
+  a['server.address'] = host;
+  if (Number.isInteger(port) && port > 0) a['server.port'] = port;
 }
 
 /** ExportOutcome is the SDK's ExportResult (`code` 0 is success), typed here to avoid a dependency on its package. */
@@ -394,12 +507,16 @@ export async function createTracer(config: TracingConfig | undefined, log: Logge
     maxQueueSize: options.maxQueueSize ?? 2048,
     maxExportBatchSize: 512,
   });
-  const provider: BasicTracerProvider = new sdk.BasicTracerProvider({
-    resource: resources.defaultResource().merge(resources.resourceFromAttributes({ 'service.name': config.serviceName })),
-    // New traces are sampled at `sampleRatio`; a caller's sampled flag is followed (parent-based).
-    sampler: new sdk.ParentBasedSampler({ root: new sdk.TraceIdRatioBasedSampler(config.sampleRatio) }),
-    spanProcessors: [processor],
-  });
+  const resource = resources.defaultResource().merge(resources.resourceFromAttributes({ 'service.name': config.serviceName }));
+  // New traces are sampled at `sampleRatio` by the SDK's ratio sampler (deterministic by trace id); a
+  // caller's sampled flag is followed (parent-based, in startServer).
+  const root = new sdk.TraceIdRatioBasedSampler(config.sampleRatio);
+  const generator = new sdk.RandomIdGenerator();
+  const ids: TraceIds = {
+    generateTraceId: () => generator.generateTraceId(),
+    generateSpanId: () => generator.generateSpanId(),
+    sampleRoot: (traceId) => root.shouldSample(api.ROOT_CONTEXT, traceId).decision === sdk.SamplingDecision.RECORD_AND_SAMPLED,
+  };
   log.info({ event: 'tracing_enabled', sampleRatio: config.sampleRatio, serviceName: config.serviceName, protocol: config.protocol }, `tracing on: spans are exported over OTLP (${config.protocol})`);
-  return new OtelTracer(api, provider.getTracer(TRACER_NAME), provider, log, timeoutMs);
+  return new OtelTracer(processor, ids, resource, log, timeoutMs);
 }
