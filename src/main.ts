@@ -97,7 +97,10 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
     await preloadFor(loaded.config);
     // What can fail on the user's input (an access-log path) comes before what must be cleaned up (the store).
     const accessCfg = loaded.config.log.access;
-    accessLog = accessCfg.enabled ? new AccessLog(accessCfg, accessLogDestination(accessCfg, loaded.dir, opts.accessDestination ?? pino.destination({ dest: 1, sync: false })), log) : null;
+    if (accessCfg.enabled) {
+      const where = accessLogDestination(accessCfg, loaded.dir, opts.accessDestination ?? pino.destination({ dest: 1, sync: false }));
+      accessLog = new AccessLog(accessCfg, where.destination, log, where.batchBytes);
+    } else accessLog = null;
     tracer = await createTracer(loaded.config.tracing, log, opts.tracing);
     // Certificates are read before anything that must be cleaned up: a bad file is a plain config error.
     tlsSettings = loadTlsSettings(loaded);
