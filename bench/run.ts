@@ -15,7 +15,7 @@ import { parseArgs } from 'node:util';
 import { ChildServer, ChildStartError, killAllSync, stopAll } from './lib/child.js';
 import { measure, preflight, warmUp, type LoadOptions } from './lib/load.js';
 import { cpuMs, machineBusy, peakRssBytes, resetPeakRss, rssBytes } from './lib/proc.js';
-import { addRatios, formatTable, formatTargets, type Row, type TargetStatus } from './lib/report.js';
+import { addRatios, combineRounds, formatRounds, formatTable, formatTargets, type Row, type TargetStatus } from './lib/report.js';
 import { BENCH_CERT, SCENARIOS, TARGETS, WS_TARGET, type Scenario, type Target } from './lib/targets.js';
 import { execFileSync } from 'node:child_process';
 import { measureWs, type WsResult } from './lib/ws-load.js';
@@ -52,6 +52,9 @@ const USAGE = `Usage: npm run bench -- [options]     (or: node dist/bench/run.js
   --workers N       run the Gatehouse targets as N worker processes (start --workers N; default 1);
                     above 1, CPU and RSS cover the primary and its workers, and the plain gatehouse
                     target's get-64b is also measured with 1 worker, for the scaling ratio
+  --rounds N        run the whole list of targets N times (default 1); each row is then the round with
+                    the median req/s, each ratio the median of the ratios within each round, and the
+                    per-round ratios to the plain route are printed below the table
   --keep-logs       keep the temp folder with the generated configs and every server's stdout/stderr
   --help            this text
 `;
@@ -64,6 +67,8 @@ interface BenchOptions extends LoadOptions {
   keepLogs: boolean;
   /** Worker processes of every Gatehouse target (`gatehouse start --workers N`). */
   workers: number;
+  /** How many times the list of targets is run (--rounds). */
+  rounds: number;
 }
 
 class UsageError extends Error {}
@@ -88,6 +93,7 @@ function parseOptions(argv: string[]): BenchOptions | 'help' {
         only: { type: 'string', multiple: true },
         'keep-logs': { type: 'boolean', default: false },
         workers: { type: 'string', default: '1' },
+        rounds: { type: 'string', default: '1' },
         help: { type: 'boolean', short: 'h', default: false },
       },
       allowPositionals: false,
@@ -108,6 +114,8 @@ function parseOptions(argv: string[]): BenchOptions | 'help' {
   if (!Number.isInteger(connections)) throw new UsageError('--connections must be an integer');
   const workers = positive('workers', values.workers, false);
   if (!Number.isInteger(workers)) throw new UsageError('--workers must be an integer');
+  const rounds = positive('rounds', values.rounds, false);
+  if (!Number.isInteger(rounds)) throw new UsageError('--rounds must be an integer');
   return {
     durationS: positive('duration', values.duration, false),
     warmupS: positive('warmup', values.warmup, true),
@@ -118,6 +126,7 @@ function parseOptions(argv: string[]): BenchOptions | 'help' {
     only,
     keepLogs: values['keep-logs'],
     workers,
+    rounds,
   };
 }
 
@@ -407,10 +416,10 @@ async function main(argv: string[]): Promise<number> {
   const headline = `node ${process.version}, ${process.platform} ${process.arch}, ${cpuList.length} CPUs` +
     ` (${cpuList[0]?.model.trim() ?? 'unknown'}); ${opts.connections} connections,` +
     ` ${opts.durationS} s measured after ${opts.warmupS} s warm-up per scenario` +
-    (opts.workers > 1 ? `; gatehouse on ${opts.workers} workers` : '');
+    (opts.workers > 1 ? `; gatehouse on ${opts.workers} workers` : '') + (opts.rounds > 1 ? `; ${opts.rounds} rounds` : '');
   log(`gatehouse bench: ${headline}`);
   const runs = opts.targets.reduce((n, t) => n + (t.scenarios === undefined ? opts.scenarios.length : opts.scenarios.filter((x) => t.scenarios!.includes(x.name)).length), 0);
-  log(`about ${Math.ceil(perScenarioS * runs)} s of load (${runs} target x scenario runs)`);
+  log(`about ${Math.ceil(perScenarioS * runs * opts.rounds)} s of load (${runs} target x scenario runs${opts.rounds > 1 ? `, ${opts.rounds} rounds` : ''})`);
   const busy = await machineBusy(BUSY_SAMPLE_MS);
   const busyWarning = busy !== null && busy > BUSY_WARNING
     ? `warning: the machine was ${Math.round(busy * 100)}% busy before the run started; other work competes` +
@@ -441,21 +450,32 @@ async function main(argv: string[]): Promise<number> {
   }
   log(`upstream: ${upstream.url} (pid ${upstream.pid})`);
 
-  const rows: Row[] = [];
-  const statuses: TargetStatus[] = [];
-  for (const target of opts.targets) {
-    statuses.push(await runTarget(target, upstream, opts, tempDir, rows));
-    if (upstream.exited) {
-      log(`error: the upstream exited (code ${upstream.exitCode}, signal ${upstream.exitSignal})\n${upstream.stderrTail()}`);
-      return 1;
+  const rounds: Row[][] = [];
+  let statuses: TargetStatus[] = [];
+  for (let round = 1; round <= opts.rounds; round++) {
+    if (opts.rounds > 1) log(`round ${round} of ${opts.rounds}`);
+    const roundRows: Row[] = [];
+    const roundStatuses: TargetStatus[] = [];
+    for (const target of opts.targets) {
+      roundStatuses.push(await runTarget(target, upstream, opts, tempDir, roundRows));
+      if (upstream.exited) {
+        log(`error: the upstream exited (code ${upstream.exitCode}, signal ${upstream.exitSignal})\n${upstream.stderrTail()}`);
+        return 1;
+      }
     }
+    // Ratios within the round: both sides measured minutes apart at most.
+    addRatios(roundRows);
+    rounds.push(roundRows);
+    // A target that failed in any round is reported failed.
+    statuses = statuses.length === 0 ? roundStatuses : statuses.map((s, i) => (s.state === 'failed' ? s : roundStatuses[i]!));
   }
+  const rows = combineRounds(rounds);
   const scaling = opts.workers > 1 ? await runScaling(upstream, opts, tempDir, rows) : null;
   const ws = opts.only.length === 0 || opts.only.includes('websocket') ? await runWebSocket(upstream, opts, tempDir) : null;
   await upstream.stop();
-  addRatios(rows);
 
   process.stdout.write(`\ngatehouse bench: ${headline}\n\n${formatTable(rows)}\n\n${formatTargets(statuses)}\n`);
+  if (opts.rounds > 1) process.stdout.write(`\n${formatRounds(rows)}\n`);
   if (ws !== null) process.stdout.write(`\n${formatWs(ws, opts)}\n`);
   if (scaling !== null) process.stdout.write(`\n${formatScaling(scaling)}\n`);
   if (busyWarning !== null) process.stdout.write(`${busyWarning}\n`);
@@ -475,7 +495,7 @@ async function main(argv: string[]): Promise<number> {
     },
     options: {
       durationS: opts.durationS, warmupS: opts.warmupS, connections: opts.connections,
-      yardstickPoolConnections: 2 * opts.connections, only: opts.only, workers: opts.workers,
+      yardstickPoolConnections: 2 * opts.connections, only: opts.only, workers: opts.workers, rounds: opts.rounds,
     },
     targets: statuses,
     rows,

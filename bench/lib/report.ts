@@ -22,6 +22,8 @@ export interface Row {
   /** What the single check request before the load found wrong, or null. */
   preflightProblem: string | null;
   ratios: Ratios | null;
+  /** With `--rounds` above 1: this row's req/s and its req/s ratio to the plain route in each round. */
+  rounds?: { rps: number[]; vsPlainRps: (number | null)[] };
 }
 
 /** Ratios of a gatehouse row against the reference rows of the same scenario; null where a side is missing. */
@@ -80,6 +82,58 @@ export function addRatios(rows: Row[]): void {
       },
     };
   }
+}
+
+/** median of the numbers (the lower middle of an even count); null when there are none. */
+function median(values: readonly (number | null | undefined)[]): number | null {
+  const v = values.filter((x): x is number => typeof x === 'number' && Number.isFinite(x)).sort((a, b) => a - b);
+  return v.length === 0 ? null : v[Math.floor((v.length - 1) / 2)]!;
+}
+
+/**
+ * combineRounds merges the rows of several rounds (each with its ratios already computed against the rows
+ * of the same round) into one row per target x scenario: the round with the median req/s stands for the
+ * row, and every ratio is the median of the per-round ratios. A ratio taken within a round compares two
+ * targets measured a minute apart, so a machine that drifts over the run moves both sides of it.
+ */
+export function combineRounds(rounds: Row[][]): Row[] {
+  if (rounds.length === 1) return rounds[0]!;
+  const groups = new Map<string, Row[]>();
+  for (const rows of rounds) {
+    for (const row of rows) {
+      const key = `${row.target}\u0000${row.scenario}`;
+      const group = groups.get(key);
+      if (group === undefined) groups.set(key, [row]);
+      else group.push(row);
+    }
+  }
+  const out: Row[] = [];
+  for (const group of groups.values()) {
+    const byRps = [...group].sort((a, b) => a.load.requestsPerSecond - b.load.requestsPerSecond);
+    const row: Row = { ...byRps[Math.floor((byRps.length - 1) / 2)]! };
+    const rs = group.map((r) => r.ratios);
+    if (row.ratios !== null) {
+      const m = (pick: (r: Ratios) => number | null | undefined): number | null => median(rs.map((r) => (r === null ? null : pick(r))));
+      row.ratios = {
+        vsYardstick: { rps: m((r) => r.vsYardstick.rps), p99: m((r) => r.vsYardstick.p99), peakRss: m((r) => r.vsYardstick.peakRss), cpuPerRequest: m((r) => r.vsYardstick.cpuPerRequest) },
+        vsDirect: { rps: m((r) => r.vsDirect.rps), p99: m((r) => r.vsDirect.p99) },
+        vsPlain: row.ratios.vsPlain === null ? null : { rps: m((r) => r.vsPlain?.rps), p99: m((r) => r.vsPlain?.p99), cpuPerRequest: m((r) => r.vsPlain?.cpuPerRequest) },
+      };
+    }
+    row.rounds = { rps: group.map((r) => r.load.requestsPerSecond), vsPlainRps: rs.map((r) => r?.vsPlain?.rps ?? null) };
+    out.push(row);
+  }
+  return out;
+}
+
+/** formatRounds lists, for each row compared with the plain route, its req/s ratio in every round. */
+export function formatRounds(rows: Row[]): string {
+  const compared = rows.filter((r) => r.rounds !== undefined && r.ratios?.vsPlain != null);
+  if (compared.length === 0) return '';
+  const w = Math.max(...compared.map((r) => `${r.target} ${r.scenario}`.length));
+  const out = ['req/s vs the plain route, per round (the table shows the median):'];
+  for (const r of compared) out.push(`  ${`${r.target} ${r.scenario}`.padEnd(w)}  ${r.rounds!.vsPlainRps.map(fmtRatio).join('  ')}   median ${fmtRatio(r.ratios!.vsPlain!.rps)}`);
+  return out.join('\n');
 }
 
 const DASH = '-';
