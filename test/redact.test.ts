@@ -40,6 +40,7 @@ describe('redact through the proxy', () => {
       const json = (body: unknown, type = 'application/json') => { res.writeHead(200, { 'content-type': type, etag: '"v1"' }); res.end(JSON.stringify(body)); };
       switch (path) {
         case '/user': return json(USER);
+        case '/unicode': return json({ name: 'Zoë Ångström ✓ 𝄞', ssn: '123-45-6789', note: 'naïve café' });
         case '/list': return json(LIST);
         case '/problem': return json({ title: 'x', password: 'hunter2', ssn: '1' }, 'application/problem+json; charset=utf-8');
         case '/vendor': return json({ ssn: '1', keep: true }, 'application/vnd.acme.v2+json');
@@ -73,6 +74,14 @@ describe('redact through the proxy', () => {
     assert.equal(header(r, 'content-length'), String(Buffer.byteLength(r.body)));
     assert.equal(header(r, 'etag'), '', 'the validator of the original body is dropped');
     assert.ok(!r.body.includes('123-45-6789') && !r.body.includes(CARD));
+  });
+
+  test('a body with multi-byte characters is framed by its bytes, not its characters', async () => {
+    const r = await request(`${gw.url}/r/unicode`);
+    assert.equal(r.status, 200);
+    assert.deepEqual(r.json, { name: 'Zoë Ångström ✓ 𝄞', note: 'naïve café' });
+    assert.equal(header(r, 'content-length'), String(Buffer.byteLength(r.body)));
+    assert.ok(Buffer.byteLength(r.body) > r.body.length);
   });
 
   test('nested and array fields', async () => {

@@ -301,26 +301,33 @@ class ProxyAttempt implements Dispatcher.DispatchHandler {
     const ex = this.ex;
     const encoding = held.headers['content-encoding'];
     let value: unknown;
-    let body: Buffer;
+    let text: string;
     try {
       // The upstream was asked for identity encoding; an encoded or broken body cannot be processed safely.
       if (encoding !== undefined && encoding !== 'identity') throw new Error('encoded');
-      value = JSON.parse(Buffer.concat(held.chunks, held.size).toString('utf8'));
+      const raw = held.chunks.length === 1 ? held.chunks[0]! : Buffer.concat(held.chunks, held.size);
+      value = JSON.parse(raw.toString('utf8'));
       const hooks = ex.route!.onResponseBody!;
       for (let i = 0; i < hooks.length; i++) value = hooks[i]!.onResponseBody!(ex, value);
       // Inside the try: a pathologically deep body makes stringify throw a RangeError.
-      body = Buffer.from(JSON.stringify(value));
+      text = JSON.stringify(value);
     } catch {
       return this.fail('GH_UPSTREAM_ERROR');
     }
     // The body changed: its length, digest-like validators and encoding no longer describe it.
+    const length = Buffer.byteLength(text);
     const out = responseHeaders(held.headers, ex.route!.removeResponseHeaders, ex, STALE_AFTER_REWRITE);
-    out.push('content-length', String(body.length));
-    ex.bytesOut = body.length;
+    out.push('content-length', String(length));
+    ex.bytesOut = length;
     ex.res.writeHead(ex.status, out);
-    ex.res.end(body);
     const tap = ex.tap;
-    if (tap !== null) { ex.tap = null; tap.onData(body); tap.onEnd(); }
+    // The text is encoded as it is written to the socket; only a cache needs it as bytes.
+    if (tap === null) { ex.res.end(text); return Outcome.Done; }
+    const body = Buffer.from(text);
+    ex.res.end(body);
+    ex.tap = null;
+    tap.onData(body);
+    tap.onEnd();
     return Outcome.Done;
   }
 
