@@ -15,7 +15,7 @@ import { parseArgs } from 'node:util';
 import { ChildServer, ChildStartError, killAllSync, stopAll } from './lib/child.js';
 import { measure, preflight, warmUp, type LoadOptions } from './lib/load.js';
 import { cpuMs, machineBusy, peakRssBytes, resetPeakRss, rssBytes } from './lib/proc.js';
-import { addRatios, combineRounds, formatRounds, formatTable, formatTargets, type Row, type TargetStatus } from './lib/report.js';
+import { addRatios, combineRounds, formatRounds, formatTable, formatTargets, PLAIN_TARGET, type Row, type TargetStatus } from './lib/report.js';
 import { BENCH_CERT, SCENARIOS, TARGETS, WS_TARGET, type Scenario, type Target } from './lib/targets.js';
 import { execFileSync } from 'node:child_process';
 import { measureWs, type WsResult } from './lib/ws-load.js';
@@ -55,6 +55,9 @@ const USAGE = `Usage: npm run bench -- [options]     (or: node dist/bench/run.js
   --rounds N        run the whole list of targets N times (default 1); each row is then the round with
                     the median req/s, each ratio the median of the ratios within each round, and the
                     per-round ratios to the plain route are printed below the table
+  --paired N        after the table, measure each feature target again against the plain route in N
+                    pairs of alternating 1-second slices (ABBA order), both processes running, and print
+                    the ratio of their summed requests: the two sides see the same moments of the machine
   --keep-logs       keep the temp folder with the generated configs and every server's stdout/stderr
   --help            this text
 `;
@@ -69,6 +72,8 @@ interface BenchOptions extends LoadOptions {
   workers: number;
   /** How many times the list of targets is run (--rounds). */
   rounds: number;
+  /** Pairs of alternating slices per feature target against the plain route (--paired); 0 = off. */
+  paired: number;
 }
 
 class UsageError extends Error {}
@@ -94,6 +99,7 @@ function parseOptions(argv: string[]): BenchOptions | 'help' {
         'keep-logs': { type: 'boolean', default: false },
         workers: { type: 'string', default: '1' },
         rounds: { type: 'string', default: '1' },
+        paired: { type: 'string', default: '0' },
         help: { type: 'boolean', short: 'h', default: false },
       },
       allowPositionals: false,
@@ -116,6 +122,8 @@ function parseOptions(argv: string[]): BenchOptions | 'help' {
   if (!Number.isInteger(workers)) throw new UsageError('--workers must be an integer');
   const rounds = positive('rounds', values.rounds, false);
   if (!Number.isInteger(rounds)) throw new UsageError('--rounds must be an integer');
+  const paired = positive('paired', values.paired, true);
+  if (!Number.isInteger(paired)) throw new UsageError('--paired must be an integer');
   return {
     durationS: positive('duration', values.duration, false),
     warmupS: positive('warmup', values.warmup, true),
@@ -127,6 +135,7 @@ function parseOptions(argv: string[]): BenchOptions | 'help' {
     keepLogs: values['keep-logs'],
     workers,
     rounds,
+    paired,
   };
 }
 
@@ -355,6 +364,81 @@ function formatScaling(s: Scaling): string {
     (s.problem === null ? '' : ` (${s.problem})`);
 }
 
+/** PAIRED_SLICE_S is the length of one measured slice of --paired. */
+const PAIRED_SLICE_S = 1;
+
+/** Paired is one feature target x scenario measured against the plain route in alternating slices. */
+interface Paired {
+  target: string;
+  scenario: string;
+  /** Requests per second of each side over all its slices. */
+  plainRps: number;
+  featureRps: number;
+  ratio: number | null;
+  /** The feature's req/s over the plain route's, per pair of slices. */
+  pairRatios: number[];
+  problem: string | null;
+}
+
+/**
+ * runPaired runs both the plain route and `target`, and measures each scenario of the target in `pairs`
+ * pairs of 1-second slices, alternating which side goes first (ABBA), so that a machine that speeds up or
+ * slows down affects both sides alike. The ratio is of the summed requests over the summed time.
+ */
+async function runPaired(target: Target, upstream: ChildServer, opts: BenchOptions, logDir: string): Promise<Paired[]> {
+  const plainTarget = TARGETS.find((t) => t.name === PLAIN_TARGET)!;
+  const scenarios = target.scenarios === undefined ? opts.scenarios : opts.scenarios.filter((x) => target.scenarios!.includes(x.name));
+  const out: Paired[] = [];
+  let plain: ChildServer | null = null;
+  let feature: ChildServer | null = null;
+  try {
+    plain = await startTarget({ ...plainTarget, name: `${plainTarget.name}-paired` }, upstream.url, opts, logDir);
+    feature = await startTarget({ ...target, name: `${target.name}-paired` }, upstream.url, opts, logDir);
+    const sides = [
+      { url: plain.url, headers: plainTarget.headers },
+      { url: target.protocol === 'h2' ? feature.url.replace(/^https:/, 'h2:') : feature.url, headers: target.headers },
+    ];
+    const slice = { ...opts, durationS: PAIRED_SLICE_S };
+    for (const scenario of scenarios) {
+      for (const side of sides) await warmUp(side.url, scenario, side.headers, opts);
+      const requests = [0, 0];
+      const seconds = [0, 0];
+      const pairRatios: number[] = [];
+      for (let k = 0; k < opts.paired; k++) {
+        const rps = [0, 0];
+        for (const i of k % 2 === 0 ? [0, 1] : [1, 0]) {
+          const r = await measure(sides[i]!.url, scenario, sides[i]!.headers, slice);
+          requests[i] += r.requests;
+          seconds[i] += r.durationS;
+          rps[i] = r.requestsPerSecond;
+        }
+        if (rps[0]! > 0) pairRatios.push(rps[1]! / rps[0]!);
+      }
+      const plainRps = seconds[0]! > 0 ? requests[0]! / seconds[0]! : 0;
+      const featureRps = seconds[1]! > 0 ? requests[1]! / seconds[1]! : 0;
+      out.push({ target: target.name, scenario: scenario.name, plainRps, featureRps, ratio: plainRps > 0 ? featureRps / plainRps : null, pairRatios, problem: null });
+      log(`  paired ${target.name} ${scenario.name}: ${plainRps > 0 ? (featureRps / plainRps).toFixed(2) : '-'}x`);
+    }
+  } catch (err) {
+    printStartFailure(err);
+    out.push({ target: target.name, scenario: '-', plainRps: 0, featureRps: 0, ratio: null, pairRatios: [], problem: err instanceof Error ? err.message : String(err) });
+  } finally {
+    if (feature !== null) await feature.stop();
+    if (plain !== null) await plain.stop();
+  }
+  return out;
+}
+
+function formatPaired(results: Paired[], pairs: number): string {
+  const w = Math.max(...results.map((r) => `${r.target} ${r.scenario}`.length));
+  const lines = [`req/s vs the plain route, paired: ${pairs} pairs of alternating ${PAIRED_SLICE_S}-second slices (ABBA), both processes running`];
+  for (const r of results) {
+    const range = r.pairRatios.length === 0 ? '' : `   pairs ${Math.min(...r.pairRatios).toFixed(2)}x-${Math.max(...r.pairRatios).toFixed(2)}x`;
+    lines.push(`  ${`${r.target} ${r.scenario}`.padEnd(w)}  ${r.ratio === null ? '-' : `${r.ratio.toFixed(2)}x`}${range}${r.problem === null ? '' : `  (${r.problem})`}`);
+  }
+  return lines.join('\n');
+}
+
 /** WsRun is the WebSocket part's outcome: direct and through the gateway, or why it did not run. */
 interface WsRun { direct: WsResult | null; gateway: WsResult | null; problem: string | null }
 
@@ -471,6 +555,12 @@ async function main(argv: string[]): Promise<number> {
   }
   const rows = combineRounds(rounds);
   const scaling = opts.workers > 1 ? await runScaling(upstream, opts, tempDir, rows) : null;
+  const paired: Paired[] = [];
+  if (opts.paired > 0 && existsSync(GATEHOUSE_BUILT_MARKER)) {
+    for (const target of opts.targets) {
+      if (target.kind === 'gatehouse' && target.name !== PLAIN_TARGET) paired.push(...await runPaired(target, upstream, opts, tempDir));
+    }
+  }
   const ws = opts.only.length === 0 || opts.only.includes('websocket') ? await runWebSocket(upstream, opts, tempDir) : null;
   await upstream.stop();
 
@@ -478,6 +568,7 @@ async function main(argv: string[]): Promise<number> {
   if (opts.rounds > 1) process.stdout.write(`\n${formatRounds(rows)}\n`);
   if (ws !== null) process.stdout.write(`\n${formatWs(ws, opts)}\n`);
   if (scaling !== null) process.stdout.write(`\n${formatScaling(scaling)}\n`);
+  if (paired.length > 0) process.stdout.write(`\n${formatPaired(paired, opts.paired)}\n`);
   if (busyWarning !== null) process.stdout.write(`${busyWarning}\n`);
   if (rows.some((r) => r.peakRssScope === 'process')) {
     process.stdout.write('* peak RSS since the process started (the kernel refused to reset it per scenario)\n');
@@ -495,12 +586,13 @@ async function main(argv: string[]): Promise<number> {
     },
     options: {
       durationS: opts.durationS, warmupS: opts.warmupS, connections: opts.connections,
-      yardstickPoolConnections: 2 * opts.connections, only: opts.only, workers: opts.workers, rounds: opts.rounds,
+      yardstickPoolConnections: 2 * opts.connections, only: opts.only, workers: opts.workers, rounds: opts.rounds, paired: opts.paired,
     },
     targets: statuses,
     rows,
     websocket: ws,
     scaling,
+    paired,
   };
   writeFileSync(RESULTS_FILE, `${JSON.stringify(json, null, 2)}\n`);
   process.stdout.write(`\nresults: ${RESULTS_FILE}\n`);

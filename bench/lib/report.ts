@@ -50,7 +50,7 @@ export interface TargetStatus {
 }
 
 /** PLAIN_TARGET is the Gatehouse row every feature target is compared with. */
-const PLAIN_TARGET = 'gatehouse';
+export const PLAIN_TARGET = 'gatehouse';
 
 function ratio(a: number | null, b: number | null): number | null {
   if (a === null || b === null || !Number.isFinite(a) || !Number.isFinite(b) || b === 0) return null;
