@@ -96,12 +96,9 @@ export class AccessLog implements RequestSink {
       if (slow) line += ',"slow":true';
       // A WebSocket tunnel (101) never finishes its HTTP response: it ends when the connection closes.
       if (status === 0 || (!ex.res.writableEnded && status !== 101)) line += ',"aborted":true';
-      line += '}\n';
-      if (this.#batchBytes === 0) this.#dest.write(line);
-      else {
-        this.#pending += line;
-        if (this.#pending.length >= this.#batchBytes) this.#handOver();
-      }
+      // With batchBytes 0 every line is handed over at once.
+      this.#pending += line + '}\n';
+      if (this.#pending.length >= this.#batchBytes) this.#handOver();
     } catch {
       // The log must never break a request; a line lost to a bug here is preferable.
     }

@@ -11,6 +11,7 @@
  */
 import type { Logger } from 'pino';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
+import type { Resource } from '@opentelemetry/resources';
 import type { Exchange } from '../core/exchange.js';
 import { parseDuration } from '../config/units.js';
 import type { ClientSpan, TraceContext, Tracer } from './types.js';
@@ -20,7 +21,7 @@ import type { TracingConfig } from './tracing-schema.js';
 const RETRY = 'retry';
 
 /** TRACER_NAME is the instrumentation scope of the gateway's spans. */
-export const TRACER_NAME = 'gatehouse';
+const TRACER_NAME = 'gatehouse';
 
 /** ParsedTraceparent is a valid W3C `traceparent`. */
 export interface ParsedTraceparent {
@@ -107,7 +108,7 @@ interface SpanIds {
  * links), so they are recorded here directly instead of through the SDK's general Span: measured in
  * bench/micro/tracing-spans.ts, that halves the tracing cost that is not the export's encoding.
  */
-class RecordedSpan {
+class RecordedSpan implements ReadableSpan {
   readonly name: string;
   readonly kind: number;
   readonly ids: SpanIds;
@@ -121,13 +122,13 @@ class RecordedSpan {
   readonly links: never[];
   readonly events: never[];
   ended: boolean;
-  readonly resource: unknown;
+  readonly resource: Resource;
   readonly instrumentationScope: { name: string };
   readonly droppedAttributesCount: number;
   readonly droppedEventsCount: number;
   readonly droppedLinksCount: number;
 
-  constructor(name: string, kind: number, ids: SpanIds, parent: SpanIds | undefined, startMs: number, resource: unknown) {
+  constructor(name: string, kind: number, ids: SpanIds, parent: SpanIds | undefined, startMs: number, resource: Resource) {
     this.name = name;
     this.kind = kind;
     this.ids = ids;
@@ -153,9 +154,7 @@ class RecordedSpan {
   end(endMs: number): void {
     this.ended = true;
     this.endTime = hrTimeAt(endMs);
-    const d = Math.max(0, endMs - this.startMs);
-    const s = Math.trunc(d / 1000);
-    this.duration = [s, Math.round((d - s * 1000) * 1e6)];
+    this.duration = msToHrTime(Math.max(0, endMs - this.startMs));
   }
 }
 
@@ -170,10 +169,10 @@ class ServerTrace implements TraceContext {
   readonly spanId: string;
   readonly sampled: boolean;
   readonly span: RecordedSpan | null;
-  constructor(traceId: string, spanId: string, sampled: boolean, span: RecordedSpan | null) {
+  constructor(traceId: string, spanId: string, span: RecordedSpan | null) {
     this.traceId = traceId;
     this.spanId = spanId;
-    this.sampled = sampled;
+    this.sampled = span !== null;
     this.span = span;
   }
 }
@@ -189,14 +188,14 @@ class OtelClientSpan implements ClientSpan {
 }
 
 /** What OtelTracer needs of the SDK's span processor: taking finished spans, flushing and stopping. */
-export interface SpanSink {
+interface SpanSink {
   onEnd(span: ReadableSpan): void;
   forceFlush(): Promise<void>;
   shutdown(): Promise<void>;
 }
 
 /** What OtelTracer needs of the SDK: random ids and the sampling decision for a new trace. */
-export interface TraceIds {
+interface TraceIds {
   generateTraceId(): string;
   generateSpanId(): string;
   /** Whether a new trace with this id is sampled (the SDK's TraceIdRatioBasedSampler). */
@@ -212,14 +211,14 @@ export interface TraceIds {
 export class OtelTracer implements Tracer {
   private readonly sink: SpanSink;
   private readonly ids: TraceIds;
-  private readonly resource: unknown;
+  private readonly resource: Resource;
   private readonly log: Logger;
   /** Bound on close(): flushing and shutting down together take at most this long. */
   private readonly closeTimeoutMs: number;
   private faulted: boolean;
   private closing: Promise<void> | null;
 
-  constructor(sink: SpanSink, ids: TraceIds, resource: unknown, log: Logger, closeTimeoutMs: number) {
+  constructor(sink: SpanSink, ids: TraceIds, resource: Resource, log: Logger, closeTimeoutMs: number) {
     this.sink = sink;
     this.ids = ids;
     this.resource = resource;
@@ -254,7 +253,7 @@ export class OtelTracer implements Tracer {
       const spanId = this.ids.generateSpanId();
       // An unsampled trace records nothing: only its ids travel.
       if (!sampled) {
-        ex.trace = new ServerTrace(traceId, spanId, false, null);
+        ex.trace = new ServerTrace(traceId, spanId, null);
         return;
       }
       const method = req.method ?? 'GET';
@@ -271,7 +270,7 @@ export class OtelTracer implements Tracer {
         a['http.route'] = route.name;
         if (route.service !== null) a['gatehouse.service'] = route.service.name;
       }
-      ex.trace = new ServerTrace(traceId, spanId, true, span);
+      ex.trace = new ServerTrace(traceId, spanId, span);
     } catch (err) {
       this.fault(err);
     }
@@ -320,7 +319,7 @@ export class OtelTracer implements Tracer {
         span.status = ERROR_STATUS;
       }
       span.end(performance.now());
-      this.sink.onEnd(span as unknown as ReadableSpan);
+      this.sink.onEnd(span);
     } catch (err) {
       this.fault(err);
     }
@@ -344,7 +343,7 @@ export class OtelTracer implements Tracer {
       // Server spans follow the HTTP conventions: a 4xx is the client's error, not the gateway's.
       if (status >= 500) span.status = ERROR_STATUS;
       span.end(performance.now());
-      this.sink.onEnd(span as unknown as ReadableSpan);
+      this.sink.onEnd(span);
     } catch (err) {
       this.fault(err);
     }
