@@ -64,23 +64,8 @@ export interface ConsumerInfo {
   };
 }
 
-/** RouteStats is one route in GET /api/stats. */
-export interface RouteStats {
-  route: string;
-  rps: number;
-  p50Ms: number;
-  p99Ms: number;
-  errorRate: number;
-  total: number;
-  series: { t: number; requests: number; errors: number; p99Ms: number }[];
-}
-
-/** Stats is GET /api/stats. */
-export interface Stats {
-  at: number;
-  windowS: number;
-  routes: RouteStats[];
-}
+/** GET /api/stats: the server's own declarations (type-only: nothing of the server is bundled). */
+export type { StatsJson as Stats, RouteStatsJson as RouteStats } from '../../src/admin/stats-types.js';
 
 /** AuditEntry is one element of GET /api/audit. */
 export interface AuditEntry {

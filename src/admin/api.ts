@@ -22,9 +22,10 @@ import { ElementViews } from './elements.js';
 import { maskConfig, maskKeyHash, unmask } from './mask.js';
 import { BodyError, json, problem, readJson } from './http.js';
 import type { ElementKind } from './audit.js';
+import type { StatsJson } from './stats-types.js';
 
 /** StatsSource gives the request statistics the dashboard plots (src/admin/stats.ts). */
-export interface StatsSource { snapshot(): unknown }
+export interface StatsSource { snapshot(): StatsJson }
 
 /** ApiState is what the API reads: the live runtime and counters, the config control, the statistics. */
 export interface ApiState {

@@ -345,7 +345,7 @@ function relabel(source: ConfigSource, load: () => LoadedConfig): LoadedConfig {
  * invalid turns problems into a 422: those under the element's path get a JSON pointer relative to it; the
  * others (a route left naming a deleted service) field "" and the full key path in the message.
  */
-export function invalid(problems: readonly ConfigProblem[], element: KeyPath): ChangeError {
+function invalid(problems: readonly ConfigProblem[], element: KeyPath): ChangeError {
   const errors = problems.map((p) => fieldError(p, element));
   return new ChangeError(422, 'GH_CONFIG_INVALID', errors[0]?.message ?? 'the change is not valid', errors);
 }

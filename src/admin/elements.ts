@@ -25,13 +25,13 @@ export class ElementViews {
   readonly #loaded: LoadedConfig;
   readonly #runtime: Runtime;
   readonly #raw: ConfigEditor;
-  readonly #refused: Map<string, string[]>;
+  readonly #refused: ReadonlyMap<string, string[]>;
 
   constructor(loaded: LoadedConfig, runtime: Runtime, raw: ConfigEditor, refused: RefusedConfig | null) {
     this.#loaded = loaded;
     this.#runtime = runtime;
     this.#raw = raw;
-    this.#refused = refused === null ? new Map() : refusedByElement(refused);
+    this.#refused = refused === null ? NO_REFUSALS : refusedByElement(refused);
   }
 
   /** routes lists every route in config order. */
@@ -154,8 +154,22 @@ function namesService(route: unknown, service: string): boolean {
   return false;
 }
 
+const NO_REFUSALS: ReadonlyMap<string, string[]> = new Map();
+
+/** The grouping of each refusal, made once: a refusal stays until the next text is read, across many requests. */
+const GROUPED = new WeakMap<RefusedConfig, ReadonlyMap<string, string[]>>();
+
 /** Groups the problems of a refused text by the element they concern (`route:users-v1`). */
-function refusedByElement(refused: RefusedConfig): Map<string, string[]> {
+function refusedByElement(refused: RefusedConfig): ReadonlyMap<string, string[]> {
+  let out = GROUPED.get(refused);
+  if (out === undefined) {
+    out = groupRefusal(refused);
+    GROUPED.set(refused, out);
+  }
+  return out;
+}
+
+function groupRefusal(refused: RefusedConfig): Map<string, string[]> {
   const out = new Map<string, string[]>();
   let routeNames: string[] = [];
   try {

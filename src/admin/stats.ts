@@ -14,6 +14,9 @@
  */
 import type { Exchange } from '../core/exchange.js';
 import type { RequestSink } from '../observability/types.js';
+import type { RouteStatsJson, StatsJson, StatsSeriesPoint } from './stats-types.js';
+
+export type { RouteStatsJson, StatsJson, StatsSeriesPoint } from './stats-types.js';
 
 /** WINDOW_S is how many one-second buckets are kept per route. */
 const WINDOW_S = 60;
@@ -28,40 +31,6 @@ const RATE_WINDOW_S = 5;
 const BUCKETS = 40;
 const BASE_MS = 0.25;
 
-/** StatsSeriesPoint is one second of one route in the /api/stats document. */
-export interface StatsSeriesPoint {
-  /** The second, as epoch seconds. */
-  t: number;
-  requests: number;
-  errors: number;
-  /** The 99th percentile latency of that second, in ms; 0 when it saw no request. */
-  p99Ms: number;
-}
-
-/** RouteStatsJson is one route in the /api/stats document. */
-export interface RouteStatsJson {
-  route: string;
-  /** Requests per second over the last 5 s. */
-  rps: number;
-  /** Median and 99th percentile latency over the last 5 s, in ms (0 without requests). */
-  p50Ms: number;
-  p99Ms: number;
-  /** Share (0..1) of errors among the requests of the last 5 s. */
-  errorRate: number;
-  /** Requests counted since the gateway started. */
-  total: number;
-  /** The last 60 s, oldest first, one point per second. */
-  series: StatsSeriesPoint[];
-}
-
-/** StatsJson is the /api/stats document. */
-export interface StatsJson {
-  /** When it was taken, epoch ms. */
-  at: number;
-  windowS: number;
-  routes: RouteStatsJson[];
-}
-
 /** StatsOptions configures a StatsSink. */
 export interface StatsOptions {
   /** The names of the routes of the current config, in order: they are listed even before their first request. */
@@ -72,15 +41,13 @@ export interface StatsOptions {
 
 /** The buckets of one route: slot s holds the second `seconds[s]`, with s = second mod WINDOW_S. */
 class RouteStats {
-  readonly name: string;
   readonly seconds: Float64Array;
   readonly requests: Uint32Array;
   readonly errors: Uint32Array;
   /** WINDOW_S rows of BUCKETS latency counters. */
   readonly latency: Uint32Array;
   total: number;
-  constructor(name: string) {
-    this.name = name;
+  constructor() {
     this.seconds = new Float64Array(WINDOW_S).fill(-1);
     this.requests = new Uint32Array(WINDOW_S);
     this.errors = new Uint32Array(WINDOW_S);
@@ -175,7 +142,7 @@ export class StatsSink implements RequestSink {
   }
 
   #add(name: string): RouteStats {
-    const rs = new RouteStats(name);
+    const rs = new RouteStats();
     this.#routes.set(name, rs);
     return rs;
   }

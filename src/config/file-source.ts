@@ -10,9 +10,6 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { ConfigConflictError, ConfigReadonlyError, HISTORY_LIMIT, type CommitMeta, type ConfigSource, type ConfigVersion } from './source.js';
 
-/** FILE_HISTORY_LIMIT is how many versions a file source remembers (older ones cannot be rolled back to). */
-export const FILE_HISTORY_LIMIT = HISTORY_LIMIT;
-
 /** FileConfigSource keeps the config in its file (see the file comment). */
 export class FileConfigSource implements ConfigSource {
   readonly kind = 'file' as const;
@@ -95,7 +92,7 @@ export class FileConfigSource implements ConfigSource {
   #push(text: string, meta: CommitMeta): ConfigVersion {
     const v: ConfigVersion = { version: this.#versions[0]!.version + 1, text, at: new Date().toISOString(), actor: meta.actor, summary: meta.summary };
     this.#versions.unshift(v);
-    if (this.#versions.length > FILE_HISTORY_LIMIT) this.#versions.length = FILE_HISTORY_LIMIT;
+    if (this.#versions.length > HISTORY_LIMIT) this.#versions.length = HISTORY_LIMIT;
     return v;
   }
 }

@@ -13,8 +13,6 @@ import { createRedisClient, hashTag, redisLabel, type RedisClient, type RedisTar
 import type { Logger } from 'pino';
 import { ConfigConflictError, ConfigReadonlyError, HISTORY_LIMIT, type CommitMeta, type ConfigSource, type ConfigVersion } from './source.js';
 
-/** REDIS_HISTORY_LIMIT is how many versions Redis keeps (older ones are deleted and cannot be rolled back to). */
-export const REDIS_HISTORY_LIMIT = HISTORY_LIMIT;
 /** VERSION_POLL_MS is the fallback check of the version, for a missed pub/sub message. */
 export const VERSION_POLL_MS = 1000;
 
@@ -52,7 +50,6 @@ export class RedisConfigSource implements ConfigSource {
   readonly file: string;
   /** The command connection, shared with the audit log. */
   readonly client: RedisClient;
-  readonly keyPrefix: string;
   /** The audit log's list (`<keyPrefix>config:audit`, hash-tagged like the rest on a Cluster). */
   readonly auditKey: string;
   readonly #log: Logger;
@@ -72,7 +69,6 @@ export class RedisConfigSource implements ConfigSource {
   private constructor(client: RedisClient, target: RedisTarget, o: RedisSourceOptions) {
     this.client = client;
     this.file = o.file;
-    this.keyPrefix = o.keyPrefix;
     this.#log = o.log;
     // The label appears in messages: never the password of the URL.
     this.label = `${redisLabel(target)}/${o.keyPrefix}config`;
@@ -133,7 +129,7 @@ export class RedisConfigSource implements ConfigSource {
     if (!w.ok) throw new ConfigReadonlyError(w.reason);
     const at = new Date().toISOString();
     const r = await this.client.eval(COMMIT_SCRIPT, 2, this.#versionKey, this.#historyKey,
-      String(base), text, at, meta.actor, meta.summary, `${this.#base}v:`, String(REDIS_HISTORY_LIMIT), this.#channel) as [number, number];
+      String(base), text, at, meta.actor, meta.summary, `${this.#base}v:`, String(HISTORY_LIMIT), this.#channel) as [number, number];
     if (Number(r[0]) !== 1) throw new ConfigConflictError(Number(r[1]));
     const version = Number(r[1]);
     if (version > this.#seen) { this.#seen = version; this.#lastText = text; }
