@@ -15,7 +15,7 @@ import { parseArgs } from 'node:util';
 import { ChildServer, ChildStartError, killAllSync, stopAll } from './lib/child.js';
 import { measure, preflight, warmUp, type LoadOptions } from './lib/load.js';
 import { cpuMs, machineBusy, peakRssBytes, resetPeakRss, rssBytes } from './lib/proc.js';
-import { addRatios, combineRounds, formatRounds, formatTable, formatTargets, PLAIN_TARGET, type Row, type TargetStatus } from './lib/report.js';
+import { addRatios, combineRounds, formatRounds, formatTable, formatTargets, PLAIN_TARGET, ratio, type Row, type TargetStatus } from './lib/report.js';
 import { BENCH_CERT, SCENARIOS, TARGETS, WS_TARGET, type Scenario, type Target } from './lib/targets.js';
 import { execFileSync } from 'node:child_process';
 import { measureWs, type WsResult } from './lib/ws-load.js';
@@ -139,6 +139,11 @@ function parseOptions(argv: string[]): BenchOptions | 'help' {
   };
 }
 
+/** scenariosOf is what `target` runs of the selected scenarios (a JSON-chain target has nothing to show on 64 KiB downloads). */
+function scenariosOf(target: Target, scenarios: readonly Scenario[]): Scenario[] {
+  return target.scenarios === undefined ? [...scenarios] : scenarios.filter((x) => target.scenarios!.includes(x.name));
+}
+
 /** tempDir holds the generated configs and the children's logs; removed on exit unless keepLogs. */
 let tempDir: string | null = null;
 let keepLogs = false;
@@ -252,8 +257,7 @@ async function runTarget(target: Target, upstream: ChildServer, opts: BenchOptio
   status.url = url;
   log(`${target.name}: ${url}${child !== null ? ` (pid ${child.pid})` : ''}`);
 
-  // A target may run only some scenarios (a JSON-chain target has nothing to show on 64 KiB downloads).
-  const scenarios = target.scenarios === undefined ? opts.scenarios : opts.scenarios.filter((x) => target.scenarios!.includes(x.name));
+  const scenarios = scenariosOf(target, opts.scenarios);
   try {
     // One request per scenario before any load: a target answering 404 or short bodies is told apart
     // from a slow one (the load still runs; its non-2xx column shows the rest).
@@ -313,8 +317,8 @@ async function runTarget(target: Target, upstream: ChildServer, opts: BenchOptio
   return status;
 }
 
-/** SCALING_TARGET and SCALING_SCENARIO are what `--workers N` measures with 1 and with N workers. */
-const SCALING_TARGET = 'gatehouse';
+/** SCALING_TARGET (the plain route) and SCALING_SCENARIO are what `--workers N` measures with 1 and with N workers. */
+const SCALING_TARGET = PLAIN_TARGET;
 const SCALING_SCENARIO = 'get-64b';
 
 /** Scaling is the plain route's throughput with 1 worker and with N, or why it was not measured. */
@@ -387,7 +391,7 @@ interface Paired {
  */
 async function runPaired(target: Target, upstream: ChildServer, opts: BenchOptions, logDir: string): Promise<Paired[]> {
   const plainTarget = TARGETS.find((t) => t.name === PLAIN_TARGET)!;
-  const scenarios = target.scenarios === undefined ? opts.scenarios : opts.scenarios.filter((x) => target.scenarios!.includes(x.name));
+  const scenarios = scenariosOf(target, opts.scenarios);
   const out: Paired[] = [];
   let plain: ChildServer | null = null;
   let feature: ChildServer | null = null;
@@ -412,12 +416,14 @@ async function runPaired(target: Target, upstream: ChildServer, opts: BenchOptio
           seconds[i] += r.durationS;
           rps[i] = r.requestsPerSecond;
         }
-        if (rps[0]! > 0) pairRatios.push(rps[1]! / rps[0]!);
+        const r = ratio(rps[1]!, rps[0]!);
+        if (r !== null) pairRatios.push(r);
       }
       const plainRps = seconds[0]! > 0 ? requests[0]! / seconds[0]! : 0;
       const featureRps = seconds[1]! > 0 ? requests[1]! / seconds[1]! : 0;
-      out.push({ target: target.name, scenario: scenario.name, plainRps, featureRps, ratio: plainRps > 0 ? featureRps / plainRps : null, pairRatios, problem: null });
-      log(`  paired ${target.name} ${scenario.name}: ${plainRps > 0 ? (featureRps / plainRps).toFixed(2) : '-'}x`);
+      const paired = ratio(featureRps, plainRps);
+      out.push({ target: target.name, scenario: scenario.name, plainRps, featureRps, ratio: paired, pairRatios, problem: null });
+      log(`  paired ${target.name} ${scenario.name}: ${paired === null ? '-' : `${paired.toFixed(2)}x`}`);
     }
   } catch (err) {
     printStartFailure(err);
@@ -502,7 +508,7 @@ async function main(argv: string[]): Promise<number> {
     ` ${opts.durationS} s measured after ${opts.warmupS} s warm-up per scenario` +
     (opts.workers > 1 ? `; gatehouse on ${opts.workers} workers` : '') + (opts.rounds > 1 ? `; ${opts.rounds} rounds` : '');
   log(`gatehouse bench: ${headline}`);
-  const runs = opts.targets.reduce((n, t) => n + (t.scenarios === undefined ? opts.scenarios.length : opts.scenarios.filter((x) => t.scenarios!.includes(x.name)).length), 0);
+  const runs = opts.targets.reduce((n, t) => n + scenariosOf(t, opts.scenarios).length, 0);
   log(`about ${Math.ceil(perScenarioS * runs * opts.rounds)} s of load (${runs} target x scenario runs${opts.rounds > 1 ? `, ${opts.rounds} rounds` : ''})`);
   const busy = await machineBusy(BUSY_SAMPLE_MS);
   const busyWarning = busy !== null && busy > BUSY_WARNING

@@ -52,7 +52,8 @@ export interface TargetStatus {
 /** PLAIN_TARGET is the Gatehouse row every feature target is compared with. */
 export const PLAIN_TARGET = 'gatehouse';
 
-function ratio(a: number | null, b: number | null): number | null {
+/** ratio is a / b, or null when either is missing or not finite, or b is 0. */
+export function ratio(a: number | null, b: number | null): number | null {
   if (a === null || b === null || !Number.isFinite(a) || !Number.isFinite(b) || b === 0) return null;
   return a / b;
 }
